@@ -1,0 +1,25 @@
+# Sourced by every script: where the build tools live, so that worker-build downloads nothing.
+# Sets WASM_BINDGEN_BIN, WASM_OPT_BIN, ESBUILD_BIN (read by worker-build) and WASM_TOOLCHAIN (the
+# rustup toolchain that has the wasm32 target: empty for the default one, `debian-web` for Debian's).
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_OPT_BIN="$root/node_modules/binaryen/bin/wasm-opt"
+export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
+DEBIAN_WASM_STD=/usr/lib/rustlib/wasm32-unknown-unknown/lib
+WASM_TOOLCHAIN=""
+
+# Succeeds when some toolchain can build wasm32, and sets WASM_TOOLCHAIN to it.
+wasm_target_ready() {
+  local libdir
+  libdir=$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || libdir=""
+  if [ -n "$libdir" ] && ls "$libdir"/libstd-*.rlib >/dev/null 2>&1; then
+    WASM_TOOLCHAIN=""
+    return 0
+  fi
+  if rustup toolchain list 2>/dev/null | grep -q '^debian-web' && ls "$DEBIAN_WASM_STD"/libstd-*.rlib >/dev/null 2>&1; then
+    WASM_TOOLCHAIN="debian-web"
+    return 0
+  fi
+  return 1
+}
