@@ -1,0 +1,319 @@
+// Local emulator of the Cloudflare token validation API and of identity
+// providers, for demos and end-to-end tests of the jwks-sync Worker.
+// See emulator/README.md for the API.
+//
+// Layout:
+//   index.mjs      startEmulator(): the HTTP server, request log, control routes
+//   cloudflare.mjs the /client/v4 face (configs, PUT credentials, faults, rate limit)
+//   keys.mjs       the documented credential rules (pure)
+//   idp.mjs        the /idp/{name}/ face (JWKS, discovery, rotation, misbehaviour)
+//   faults.mjs     "next N requests / until cleared" rule lists
+//   codes.mjs      every error code, confirmed or chosen
+//   cli.mjs        the command line
+
+import { createServer } from 'node:http';
+import { CloudflareApi, CF_BASE_PATH } from './cloudflare.mjs';
+import { Idp } from './idp.mjs';
+
+export { CODES } from './codes.mjs';
+export { checkCredentials } from './keys.mjs';
+export { generateKeyPair, signJwt, thumbprint } from './idp.mjs';
+export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
+
+export const CONTROL_PATH = '/__emulator';
+/** Longest delay any fault may ask for; every timer is bounded by this. */
+export const MAX_DELAY_MS = 120_000;
+const MAX_BODY_BYTES = 1 << 20;
+const REDACTED_HEADERS = ['authorization', 'x-auth-key', 'cookie', 'cf-access-client-secret'];
+
+function redact(headers) {
+  const out = { ...headers };
+  for (const h of REDACTED_HEADERS) {
+    if (out[h] === undefined) continue;
+    const m = /^(\w+) /.exec(out[h]);
+    out[h] = h === 'authorization' && m ? `${m[1]} [redacted]` : '[redacted]';
+  }
+  return out;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(Object.assign(new Error('body too large'), { tooLarge: true }));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(text) {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function matches(record, filter) {
+  if (filter === undefined) return true;
+  if (typeof filter === 'function') return filter(record);
+  if (typeof filter === 'string') return record.route === filter || record.path === filter;
+  return Object.entries(filter).every(([k, v]) => {
+    if (v instanceof RegExp) return v.test(String(record[k]));
+    return record[k] === v;
+  });
+}
+
+/**
+ * Start the emulator.
+ * @param {object} [options]
+ * @param {number} [options.port=0] 0 picks a free port
+ * @param {string} [options.host='127.0.0.1']
+ * @param {string} [options.token='test-cf-api-token'] the API token the Cloudflare face accepts
+ * @param {number} [options.maxKeys=16] keys allowed per configuration
+ * @param {{zoneId:string, configId:string, title?:string, keys?:object[]}[]} [options.configs]
+ * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string})[]} [options.idps]
+ * @param {'top'|'result'|'both'} [options.putResponseShape='top'] where the PUT answer carries the keys
+ */
+export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], putResponseShape } = {}) {
+  let origin = null;
+  const getOrigin = () => origin;
+  const cf = new CloudflareApi({ token, maxKeys, configs, putResponseShape });
+  const idpMap = new Map();
+  const requests = [];
+  const timers = new Set();
+  let seq = 0;
+  let closed = false;
+
+  function idp(name, opts) {
+    let i = idpMap.get(name);
+    if (!i) {
+      i = new Idp(name, getOrigin, opts);
+      idpMap.set(name, i);
+      if (opts?.fixture) i.loadFixture(opts.fixture);
+      else if (opts?.keys) i.setKeys(opts.keys);
+      else for (const g of opts?.generate ?? [{ alg: 'RS256' }]) i.rotate(g);
+    }
+    return i;
+  }
+  for (const spec of idps) {
+    const s = typeof spec === 'string' ? { name: spec } : spec;
+    idp(s.name, s);
+  }
+
+  function sleep(ms) {
+    const bounded = Math.min(Math.max(0, Number(ms) || 0), MAX_DELAY_MS);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(entry);
+        resolve();
+      }, bounded);
+      const entry = { t, resolve };
+      timers.add(entry);
+    });
+  }
+
+  async function send(req, res, out, record) {
+    if (out.delayMs) await sleep(out.delayMs);
+    if (closed || out.drop) {
+      if (record) record.status = null;
+      req.socket.destroy();
+      return;
+    }
+    if (record) record.status = out.status;
+    res.writeHead(out.status, out.headers);
+    res.end(out.body);
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, 'http://emulator.invalid');
+    const path = url.pathname;
+    let text;
+    try {
+      text = await readBody(req);
+    } catch (e) {
+      if (!res.headersSent && !req.socket.destroyed) {
+        res.writeHead(e.tooLarge ? 413 : 400, { 'content-type': 'text/plain' });
+        res.end('bad request body\n');
+      }
+      return;
+    }
+    const body = parseJson(text);
+    if (path === CONTROL_PATH || path.startsWith(`${CONTROL_PATH}/`)) {
+      let out;
+      try {
+        out = control(req.method, path.slice(CONTROL_PATH.length), url.searchParams, body ?? {});
+      } catch (e) {
+        out = { status: 400, body: { error: e.message } };
+      }
+      return send(req, res, { status: out.status ?? 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(out.body ?? out) });
+    }
+    const record = {
+      seq: ++seq,
+      time: new Date().toISOString(),
+      method: req.method,
+      path,
+      query: Object.fromEntries(url.searchParams),
+      headers: redact(req.headers),
+      body: body !== undefined ? body : text === '' ? null : text,
+      face: null,
+      route: null,
+      status: undefined,
+    };
+    requests.push(record);
+    let out;
+    if (path === CF_BASE_PATH || path.startsWith(`${CF_BASE_PATH}/`)) {
+      const rest = path.slice(CF_BASE_PATH.length);
+      record.face = 'cloudflare';
+      record.route = CloudflareApi.routeOf(req.method, rest);
+      out = cf.respond({ method: req.method, rest, query: url.searchParams, headers: req.headers, body });
+    } else {
+      const m = /^\/idp\/([^/]+)\/(.*)$/.exec(path);
+      const i = m && idpMap.get(m[1]);
+      if (i) {
+        record.face = 'idp';
+        record.idp = i.name;
+        record.route = m[2];
+        out = i.respond(m[2], req.method);
+      } else {
+        out = { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'not_found', path }) };
+      }
+    }
+    return send(req, res, out, record);
+  }
+
+  // --- control, shared by the JS API and /__emulator ---
+  const api = {
+    get url() {
+      return origin;
+    },
+    get cfApiBase() {
+      return `${origin}${CF_BASE_PATH}`;
+    },
+    idpUrl: (name) => `${origin}/idp/${name}`,
+    jwksUrl: (name) => `${origin}/idp/${name}/jwks.json`,
+    issuer: (name) => `${origin}/idp/${name}`,
+    discoveryUrl: (name) => `${origin}/idp/${name}/.well-known/openid-configuration`,
+    requests,
+    requestsTo: (filter) => requests.filter((r) => matches(r, filter)),
+    clearRequests: () => void requests.splice(0),
+    storedKeys: (zoneId, configId) => cf.storedKeys(zoneId, configId),
+    setStoredKeys: (zoneId, configId, keys) => cf.setStoredKeys(zoneId, configId, keys),
+    addConfig: (c) => cf.addConfig(c),
+    configs: () => cf.configs(),
+    fault: (spec) => cf.fault(spec),
+    clearFaults: () => cf.clearFaults(),
+    rateLimit: (on, retryAfterSeconds) => cf.rateLimit(on, retryAfterSeconds),
+    dropKidOnPut: (kid) => cf.dropKidOnPut(kid),
+    setPutResponseShape: (shape) => cf.setPutResponseShape(shape),
+    get maxKeys() {
+      return cf.maxKeys;
+    },
+    set maxKeys(n) {
+      cf.maxKeys = n;
+    },
+    idp,
+    idpNames: () => [...idpMap.keys()],
+    state: () => ({
+      url: origin,
+      cfApiBase: api.cfApiBase,
+      token: '[redacted]',
+      maxKeys: cf.maxKeys,
+      putResponseShape: cf.putResponseShape,
+      configs: cf.configs(),
+      ...cf.faultState(),
+      idps: [...idpMap.values()].map((i) => i.state()),
+    }),
+    close,
+  };
+
+  function control(method, sub, query, body) {
+    const post = method === 'POST' || method === 'PUT';
+    const parts = sub.split('/').filter(Boolean).map(decodeURIComponent);
+    const [head, a, b, c, d] = parts;
+    if (method === 'GET' && (head === undefined || head === 'state')) return api.state();
+    if (head === 'requests') {
+      if (method === 'GET') {
+        const filter = Object.fromEntries(query);
+        return { body: api.requestsTo(Object.keys(filter).length ? filter : undefined) };
+      }
+      if (method === 'DELETE' || (post && a === 'clear')) return api.clearRequests(), { ok: true };
+    }
+    if (head === 'configs') {
+      if (post && a === undefined) return api.addConfig(body), { ok: true };
+      if (a && b && c === 'keys') {
+        if (method === 'GET') return { body: api.storedKeys(a, b) };
+        if (post) return api.setStoredKeys(a, b, body.keys), { keys: api.storedKeys(a, b) };
+      }
+    }
+    if (post && head === 'fault') return api.fault(body), { ok: true, ...cf.faultState() };
+    if (post && head === 'faults' && a === 'clear') return api.clearFaults(), { ok: true };
+    if (post && head === 'rate-limit') return api.rateLimit(body.on ?? true, body.retryAfter), { ok: true, ...cf.faultState() };
+    if (post && head === 'drop-kid') return api.dropKidOnPut(body.kid), { ok: true, ...cf.faultState() };
+    if (post && head === 'put-response-shape') return api.setPutResponseShape(body.shape), { ok: true };
+    if (post && head === 'max-keys') return (api.maxKeys = Number(body.maxKeys)), { ok: true };
+    if (head === 'idp' && a) {
+      if (method === 'GET' && b === undefined) {
+        const i = idpMap.get(a);
+        return i ? i.state() : { status: 404, body: { error: `no IdP ${a}` } };
+      }
+      if (post) {
+        if (b === undefined) return idp(a, body).state();
+        const i = idp(a);
+        switch (b) {
+          case 'keys': return { keys: i.setKeys(body.keys) };
+          case 'fixture': return { keys: i.loadFixture(body.path) };
+          case 'rotate': return { key: i.rotate(body) };
+          case 'retire': return { removed: i.retire(body.kid) };
+          case 'misbehave': return i.misbehave(body), i.state();
+          case 'clear': return i.clear(), { ok: true };
+          case 'sign': return { jwt: i.sign(body.payload ?? {}, body) };
+          case 'content-type': return (i.contentType = body.contentType), { ok: true };
+        }
+      }
+    }
+    void d;
+    return { status: 404, body: { error: `no control route ${method} ${CONTROL_PATH}${sub}` } };
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`emulator error: ${e.message}\n`);
+      }
+    });
+  });
+
+  function close() {
+    closed = true;
+    for (const { t, resolve } of timers) {
+      clearTimeout(t);
+      resolve();
+    }
+    timers.clear();
+    return new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  origin = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  api.server = server;
+  return api;
+}
