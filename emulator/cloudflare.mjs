@@ -39,6 +39,7 @@ export class CloudflareApi {
   #rateLimit = null; // { retryAfter } when on
 
   constructor({ token = DEFAULT_TOKEN, maxKeys = DEFAULT_MAX_KEYS, configs, putResponseShape = 'top' } = {}) {
+    if (!Number.isInteger(maxKeys) || maxKeys < 0) throw new TypeError(`maxKeys must be a non-negative integer, got ${maxKeys}`);
     this.token = token;
     this.maxKeys = maxKeys;
     this.setPutResponseShape(putResponseShape);
