@@ -69,7 +69,7 @@ export class CloudflareApi {
 
   #config(zoneId, configId) {
     const c = this.#configs.get(`${zoneId}/${configId}`);
-    if (!c) throw new Error(`no configuration ${configId} in zone ${zoneId}`);
+    if (!c) throw Object.assign(new Error(`no configuration ${configId} in zone ${zoneId}`), { status: 404 });
     return c;
   }
 

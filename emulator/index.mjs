@@ -147,13 +147,15 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     }
     const body = parseJson(text);
     if (path === CONTROL_PATH || path.startsWith(`${CONTROL_PATH}/`)) {
-      let out;
+      let status = 200;
+      let value;
       try {
-        out = control(req.method, path.slice(CONTROL_PATH.length), url.searchParams, body ?? {});
+        value = control(req.method, path.slice(CONTROL_PATH.length), url.searchParams, body ?? {});
       } catch (e) {
-        out = { status: 400, body: { error: e.message } };
+        status = e.status ?? 400;
+        value = { error: e.message };
       }
-      return send(req, res, { status: out.status ?? 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(out.body ?? out) });
+      return send(req, res, { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value ?? { ok: true }) });
     }
     const record = {
       seq: ++seq,
@@ -237,19 +239,20 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
   function control(method, sub, query, body) {
     const post = method === 'POST' || method === 'PUT';
     const parts = sub.split('/').filter(Boolean).map(decodeURIComponent);
-    const [head, a, b, c, d] = parts;
+    const [head, a, b, c] = parts;
+    const notFound = (message) => Object.assign(new Error(message), { status: 404 });
     if (method === 'GET' && (head === undefined || head === 'state')) return api.state();
     if (head === 'requests') {
       if (method === 'GET') {
         const filter = Object.fromEntries(query);
-        return { body: api.requestsTo(Object.keys(filter).length ? filter : undefined) };
+        return api.requestsTo(Object.keys(filter).length ? filter : undefined);
       }
       if (method === 'DELETE' || (post && a === 'clear')) return api.clearRequests(), { ok: true };
     }
     if (head === 'configs') {
       if (post && a === undefined) return api.addConfig(body), { ok: true };
       if (a && b && c === 'keys') {
-        if (method === 'GET') return { body: api.storedKeys(a, b) };
+        if (method === 'GET') return api.storedKeys(a, b);
         if (post) return api.setStoredKeys(a, b, body.keys), { keys: api.storedKeys(a, b) };
       }
     }
@@ -262,7 +265,8 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     if (head === 'idp' && a) {
       if (method === 'GET' && b === undefined) {
         const i = idpMap.get(a);
-        return i ? i.state() : { status: 404, body: { error: `no IdP ${a}` } };
+        if (!i) throw notFound(`no IdP ${a}`);
+        return i.state();
       }
       if (post) {
         if (b === undefined) return idp(a, body).state();
@@ -279,8 +283,7 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
         }
       }
     }
-    void d;
-    return { status: 404, body: { error: `no control route ${method} ${CONTROL_PATH}${sub}` } };
+    throw notFound(`no control route ${method} ${CONTROL_PATH}${sub}`);
   }
 
   const server = createServer((req, res) => {
