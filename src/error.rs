@@ -40,3 +40,68 @@ impl std::fmt::Display for Stage {
         f.write_str(self.as_str())
     }
 }
+
+/// Any failure of one target's sync: which stage, a stable code, and a message naming the URL.
+///
+/// Per-key drops are not errors (they are reported beside the keys); only a set that cannot be
+/// pushed safely is.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The IdP could not be fetched.
+    Fetch(crate::source::FetchError),
+    /// The IdP's document is not a usable JWKS or discovery document.
+    Jwks(crate::jwks::JwksError),
+    /// The Cloudflare API refused or failed.
+    Cloudflare(crate::cloudflare::CfError),
+}
+
+impl Error {
+    /// The stage reported in `error.stage`.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Error::Fetch(_) => Stage::Fetch,
+            Error::Jwks(e) => e.stage(),
+            Error::Cloudflare(_) => Stage::Cloudflare,
+        }
+    }
+
+    /// The stable machine code reported in `error.code` (for example `JWKS_HTTP_STATUS`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Fetch(e) => e.code(),
+            Error::Jwks(e) => e.code(),
+            Error::Cloudflare(e) => e.code(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Fetch(e) => e.fmt(f),
+            Error::Jwks(e) => e.fmt(f),
+            Error::Cloudflare(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::source::FetchError> for Error {
+    fn from(e: crate::source::FetchError) -> Self {
+        Error::Fetch(e)
+    }
+}
+
+impl From<crate::jwks::JwksError> for Error {
+    fn from(e: crate::jwks::JwksError) -> Self {
+        Error::Jwks(e)
+    }
+}
+
+impl From<crate::cloudflare::CfError> for Error {
+    fn from(e: crate::cloudflare::CfError) -> Self {
+        Error::Cloudflare(e)
+    }
+}

@@ -1,0 +1,670 @@
+//! The Worker's settings, read from `wrangler.toml` vars and Worker secrets.
+//!
+//! [`Config::from_lookup`] takes a lookup function instead of a workers-rs `Env`, so every rule here
+//! is tested natively; the shell passes a closure over `env.var`/`env.secret`. All problems are
+//! collected and reported together, before any request is made.
+
+use std::fmt;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::jwks::{Alg, Options as JwksOptions};
+
+/// The Cloudflare API base used when `CF_API_BASE` is not set.
+pub const DEFAULT_CF_API_BASE: &str = "https://api.cloudflare.com/client/v4";
+
+/// Largest accepted `MAX_KEYS`. Cloudflare's default limit is 16 keys per token validation
+/// configuration (changelog 2026-08-27); Enterprise accounts can ask for more.
+pub const MAX_KEYS_CEILING: usize = 256;
+
+/// A secret value (API token, auth token). Its `Debug` never shows the value, so it cannot reach a
+/// log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value, for the one place that needs it (an `Authorization` header, a comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Where a target's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A JWKS URL, fetched directly. A discovery document found there is followed once.
+    JwksUrl(String),
+    /// An OIDC issuer, resolved through `{issuer}/.well-known/openid-configuration` to its
+    /// `jwks_uri` (OpenID Connect Discovery 1.0 §4).
+    Issuer(String),
+}
+
+impl Source {
+    /// The URL the source names: the JWKS URL or the issuer.
+    pub fn url(&self) -> &str {
+        match self {
+            Source::JwksUrl(u) | Source::Issuer(u) => u,
+        }
+    }
+}
+
+/// One API Shield token validation configuration and the sources whose keys it should hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// A name for reports and logs: `default` in the single-target form.
+    pub name: String,
+    /// The zone ID: 32 hexadecimal characters.
+    pub zone_id: String,
+    /// The token validation configuration ID: a UUID.
+    pub config_id: String,
+    /// One or more sources; their keys are merged into the one configuration (an IdP migration).
+    pub sources: Vec<Source>,
+}
+
+/// Everything a sync needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The configurations to keep in step, in the order they are reported.
+    pub targets: Vec<Target>,
+    /// Cloudflare API base URL without a trailing slash. Env `CF_API_BASE`.
+    pub cf_api_base: String,
+    /// Cloudflare API token (API Gateway edit). Secret `CF_API_TOKEN`.
+    pub cf_api_token: Secret,
+    /// When true, cron and `POST /` preview instead of writing. Env `DRY_RUN`, default false.
+    pub dry_run: bool,
+    /// Normalization options: `JWKS_KEYS_POINTER`, `MAX_KEYS`, `RSA_DEFAULT_ALG`.
+    pub jwks: JwksOptions,
+    /// Timeout of one outbound request attempt, in milliseconds. Env `FETCH_TIMEOUT_MS`, default
+    /// [`DEFAULT_FETCH_TIMEOUT_MS`], 100 to 20000.
+    pub fetch_timeout_ms: u64,
+}
+
+/// Default timeout of one outbound request attempt, in milliseconds: seconds, not the 500 ms that
+/// made clients time out against slow IdPs (failure mode B18).
+pub const DEFAULT_FETCH_TIMEOUT_MS: u64 = 8_000;
+
+/// Every problem found in the settings, reported as one error (stage `config`, code
+/// `CONFIG_INVALID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// One line per problem, each naming the setting.
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    /// The stable machine code.
+    pub fn code(&self) -> &'static str {
+        "CONFIG_INVALID"
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config: {} problem", self.problems.len())?;
+        if self.problems.len() != 1 {
+            f.write_str("s")?;
+        }
+        f.write_str(": ")?;
+        f.write_str(&self.problems.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The shape of one `SYNC_TARGETS` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSpec {
+    name: Option<String>,
+    zone_id: Option<String>,
+    config_id: Option<String>,
+    #[serde(default)]
+    sources: Vec<SourceSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSpec {
+    jwks_url: Option<String>,
+    issuer: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates every setting through `lookup` (name → value; `None` or empty when
+    /// unset).
+    ///
+    /// # Settings
+    /// Either the single-target form (`JWKS_URL` or `OIDC_ISSUER`, exactly one, plus `CF_ZONE_ID`
+    /// and `CF_TOKEN_CONFIG_ID`) or `SYNC_TARGETS`, a JSON array:
+    /// ```text
+    /// [{"name": "prod", "zone_id": "<32 hex>", "config_id": "<uuid>",
+    ///   "sources": [{"jwks_url": "https://…"}, {"issuer": "https://…"}]}]
+    /// ```
+    /// Optional: `JWKS_KEYS_POINTER` (RFC 6901, default `/keys`), `MAX_KEYS` (1 to
+    /// [`MAX_KEYS_CEILING`], default 16), `RSA_DEFAULT_ALG` (RS256/384/512, PS256/384/512; default
+    /// RS256), `CF_API_BASE` (default [`DEFAULT_CF_API_BASE`]), `DRY_RUN` (`true`/`false`),
+    /// `FETCH_TIMEOUT_MS` (default [`DEFAULT_FETCH_TIMEOUT_MS`]).
+    /// Secret: `CF_API_TOKEN`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] listing every problem: missing values, both forms set, a zone ID that is
+    /// not 32 hex characters, a configuration ID that is not a UUID, a URL that is not `https`
+    /// (plain `http` is allowed for loopback hosts only, for local runs), bad JSON.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+
+        let single = [
+            "JWKS_URL",
+            "OIDC_ISSUER",
+            "CF_ZONE_ID",
+            "CF_TOKEN_CONFIG_ID",
+        ];
+        let targets = match get("SYNC_TARGETS") {
+            Some(json) => {
+                let set: Vec<&str> = single
+                    .iter()
+                    .copied()
+                    .filter(|n| get(n).is_some())
+                    .collect();
+                if !set.is_empty() {
+                    problems.push(format!(
+                        "SYNC_TARGETS and {} are both set; use one form",
+                        set.join(", ")
+                    ));
+                }
+                parse_targets(&json, &mut problems)
+            }
+            None => single_target(&get, &mut problems),
+        };
+
+        let cf_api_base = match get("CF_API_BASE") {
+            Some(base) => {
+                check_url("CF_API_BASE", &base, &mut problems);
+                base.trim_end_matches('/').to_owned()
+            }
+            None => DEFAULT_CF_API_BASE.to_owned(),
+        };
+        let cf_api_token = get("CF_API_TOKEN").map(Secret::new);
+        if cf_api_token.is_none() {
+            problems.push(
+                "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`"
+                    .to_owned(),
+            );
+        }
+        let dry_run = match get("DRY_RUN").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                problems.push(format!("DRY_RUN must be true or false, got {other:?}"));
+                false
+            }
+        };
+
+        let mut jwks = JwksOptions::default();
+        if let Some(pointer) = get("JWKS_KEYS_POINTER") {
+            if pointer.starts_with('/') {
+                jwks.keys_pointer = pointer;
+            } else {
+                problems.push(format!(
+                    "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got {pointer:?}"
+                ));
+            }
+        }
+        if let Some(max) = get("MAX_KEYS") {
+            match max.parse::<usize>() {
+                Ok(n) if (1..=MAX_KEYS_CEILING).contains(&n) => jwks.max_keys = n,
+                _ => problems.push(format!(
+                    "MAX_KEYS must be a whole number from 1 to {MAX_KEYS_CEILING}, got {max:?}"
+                )),
+            }
+        }
+        if let Some(alg) = get("RSA_DEFAULT_ALG") {
+            match Alg::parse(&alg) {
+                Some(a) if a.is_rsa() => jwks.rsa_default_alg = a,
+                _ => problems.push(format!(
+                    "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got {alg:?}"
+                )),
+            }
+        }
+
+        let mut fetch_timeout_ms = DEFAULT_FETCH_TIMEOUT_MS;
+        if let Some(ms) = get("FETCH_TIMEOUT_MS") {
+            match ms.parse::<u64>() {
+                Ok(n) if (100..=20_000).contains(&n) => fetch_timeout_ms = n,
+                _ => problems.push(format!(
+                    "FETCH_TIMEOUT_MS must be a whole number of milliseconds from 100 to 20000, got {ms:?}"
+                )),
+            }
+        }
+
+        match (problems.is_empty(), cf_api_token) {
+            (true, Some(cf_api_token)) => Ok(Config {
+                targets,
+                cf_api_base,
+                cf_api_token,
+                dry_run,
+                jwks,
+                fetch_timeout_ms,
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+fn single_target(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Vec<Target> {
+    let source = match (get("JWKS_URL"), get("OIDC_ISSUER")) {
+        (Some(_), Some(_)) => {
+            problems.push("JWKS_URL and OIDC_ISSUER are both set; set exactly one".to_owned());
+            None
+        }
+        (Some(url), None) => {
+            check_url("JWKS_URL", &url, problems);
+            Some(Source::JwksUrl(url))
+        }
+        (None, Some(issuer)) => {
+            check_url("OIDC_ISSUER", &issuer, problems);
+            Some(Source::Issuer(issuer))
+        }
+        (None, None) => {
+            problems.push(
+                "no source: set JWKS_URL or OIDC_ISSUER (or SYNC_TARGETS for several targets)"
+                    .to_owned(),
+            );
+            None
+        }
+    };
+    let zone_id = get("CF_ZONE_ID");
+    let config_id = get("CF_TOKEN_CONFIG_ID");
+    check_ids(
+        "CF_ZONE_ID",
+        zone_id.as_deref(),
+        "CF_TOKEN_CONFIG_ID",
+        config_id.as_deref(),
+        problems,
+    );
+    match (source, zone_id, config_id) {
+        (Some(source), Some(zone_id), Some(config_id)) => vec![Target {
+            name: "default".to_owned(),
+            zone_id,
+            config_id,
+            sources: vec![source],
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn parse_targets(json: &str, problems: &mut Vec<String>) -> Vec<Target> {
+    let specs: Vec<TargetSpec> = match serde_json::from_str(json) {
+        Ok(specs) => specs,
+        Err(e) => {
+            problems.push(format!("SYNC_TARGETS is not a JSON array of targets: {e}"));
+            return Vec::new();
+        }
+    };
+    if specs.is_empty() {
+        problems.push("SYNC_TARGETS is an empty array".to_owned());
+    }
+    let mut targets: Vec<Target> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.into_iter().enumerate() {
+        let at = format!("SYNC_TARGETS[{i}]");
+        let name = match spec.name.filter(|n| !n.trim().is_empty()) {
+            Some(n) => n,
+            None => {
+                problems.push(format!("{at}.name is missing"));
+                format!("#{i}")
+            }
+        };
+        if targets.iter().any(|t| t.name == name) {
+            problems.push(format!("{at}.name {name:?} is used twice"));
+        }
+        let (zone_field, config_field) = (format!("{at}.zone_id"), format!("{at}.config_id"));
+        check_ids(
+            &zone_field,
+            spec.zone_id.as_deref(),
+            &config_field,
+            spec.config_id.as_deref(),
+            problems,
+        );
+        if spec.sources.is_empty() {
+            problems.push(format!(
+                "{at}.sources must list at least one {{\"jwks_url\"}} or {{\"issuer\"}}"
+            ));
+        }
+        let mut sources = Vec::with_capacity(spec.sources.len());
+        for (j, s) in spec.sources.into_iter().enumerate() {
+            let field = format!("{at}.sources[{j}]");
+            match (s.jwks_url, s.issuer) {
+                (Some(url), None) => {
+                    check_url(&format!("{field}.jwks_url"), &url, problems);
+                    sources.push(Source::JwksUrl(url));
+                }
+                (None, Some(issuer)) => {
+                    check_url(&format!("{field}.issuer"), &issuer, problems);
+                    sources.push(Source::Issuer(issuer));
+                }
+                _ => problems.push(format!(
+                    "{field} must have exactly one of jwks_url or issuer"
+                )),
+            }
+        }
+        if let (Some(zone_id), Some(config_id)) = (spec.zone_id, spec.config_id) {
+            if targets
+                .iter()
+                .any(|t| t.zone_id == zone_id && t.config_id == config_id)
+            {
+                problems.push(format!(
+                    "{at} names configuration {config_id} of zone {zone_id} again; two targets would overwrite each other"
+                ));
+            }
+            targets.push(Target {
+                name,
+                zone_id,
+                config_id,
+                sources,
+            });
+        }
+    }
+    targets
+}
+
+fn check_ids(
+    zone_field: &str,
+    zone_id: Option<&str>,
+    config_field: &str,
+    config_id: Option<&str>,
+    problems: &mut Vec<String>,
+) {
+    match zone_id {
+        None => problems.push(format!("{zone_field} is not set")),
+        Some(z) if !is_zone_id(z) => problems.push(format!(
+            "{zone_field} must be 32 hexadecimal characters, got {z:?}"
+        )),
+        Some(_) => {}
+    }
+    match config_id {
+        None => problems.push(format!("{config_field} is not set")),
+        Some(c) if !is_uuid(c) => problems.push(format!(
+            "{config_field} must be a UUID (8-4-4-4-12 hexadecimal), got {c:?}"
+        )),
+        Some(_) => {}
+    }
+}
+
+/// A Cloudflare zone ID: 32 hexadecimal characters.
+fn is_zone_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A UUID in its 8-4-4-4-12 text form (RFC 9562 §4).
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Checks that `value` is an absolute `https` URL, or `http` on a loopback host (local runs).
+fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
+    match Url::parse(value) {
+        Ok(url) if is_allowed_url(&url) => {}
+        Ok(_) => problems.push(format!(
+            "{field} must be an https URL (http only for localhost), got {value:?}"
+        )),
+        Err(e) => problems.push(format!("{field} is not a URL ({e}), got {value:?}")),
+    }
+}
+
+/// True for `https` URLs, and for `http` URLs whose host is loopback (`localhost`, 127.0.0.0/8,
+/// `[::1]`). Used for configured URLs and for every redirect target.
+pub fn is_allowed_url(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    const CONFIG: &str = "4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7";
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
+        load(pairs)
+            .map(|_| ())
+            .expect_err("config should be refused")
+            .problems
+    }
+
+    #[test]
+    fn single_target_form_with_defaults() {
+        let c = load(&[
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.targets,
+            vec![Target {
+                name: "default".into(),
+                zone_id: ZONE.into(),
+                config_id: CONFIG.into(),
+                sources: vec![Source::JwksUrl("https://idp.example/jwks".into())],
+            }]
+        );
+        assert_eq!(c.cf_api_base, DEFAULT_CF_API_BASE);
+        assert!(!c.dry_run);
+        assert_eq!(c.jwks.max_keys, 16);
+        assert_eq!(c.jwks.keys_pointer, "/keys");
+        assert_eq!(c.jwks.rsa_default_alg, Alg::RS256);
+        assert_eq!(c.fetch_timeout_ms, DEFAULT_FETCH_TIMEOUT_MS);
+        assert_eq!(c.cf_api_token.expose(), "tok");
+    }
+
+    #[test]
+    fn optional_settings_are_read() {
+        let c = load(&[
+            ("OIDC_ISSUER", "http://127.0.0.1:8788/idp/main"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+            ("CF_API_BASE", "http://localhost:8788/client/v4/"),
+            ("DRY_RUN", "true"),
+            ("MAX_KEYS", "4"),
+            ("RSA_DEFAULT_ALG", "PS256"),
+            ("JWKS_KEYS_POINTER", "/data/keys"),
+            ("FETCH_TIMEOUT_MS", "500"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.targets[0].sources,
+            vec![Source::Issuer("http://127.0.0.1:8788/idp/main".into())]
+        );
+        assert_eq!(c.cf_api_base, "http://localhost:8788/client/v4");
+        assert!(c.dry_run);
+        assert_eq!(c.jwks.max_keys, 4);
+        assert_eq!(c.jwks.rsa_default_alg, Alg::PS256);
+        assert_eq!(c.jwks.keys_pointer, "/data/keys");
+        assert_eq!(c.fetch_timeout_ms, 500);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let p = problems(&[
+            ("JWKS_URL", "http://idp.example/jwks"),
+            ("CF_ZONE_ID", "not-a-zone"),
+            ("CF_TOKEN_CONFIG_ID", "1234"),
+            ("MAX_KEYS", "0"),
+            ("RSA_DEFAULT_ALG", "ES256"),
+            ("DRY_RUN", "maybe"),
+            ("JWKS_KEYS_POINTER", "keys"),
+        ]);
+        assert_eq!(
+            p,
+            vec![
+                "JWKS_URL must be an https URL (http only for localhost), got \"http://idp.example/jwks\"",
+                "CF_ZONE_ID must be 32 hexadecimal characters, got \"not-a-zone\"",
+                "CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got \"1234\"",
+                "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`",
+                "DRY_RUN must be true or false, got \"maybe\"",
+                "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
+                "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
+                "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES256\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_set_names_each_missing_value() {
+        assert_eq!(
+            problems(&[]),
+            vec![
+                "no source: set JWKS_URL or OIDC_ISSUER (or SYNC_TARGETS for several targets)",
+                "CF_ZONE_ID is not set",
+                "CF_TOKEN_CONFIG_ID is not set",
+                "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`",
+            ]
+        );
+    }
+
+    #[test]
+    fn both_single_sources_are_refused() {
+        let p = problems(&[
+            ("JWKS_URL", "https://a.example/jwks"),
+            ("OIDC_ISSUER", "https://a.example"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+        ]);
+        assert_eq!(
+            p,
+            vec!["JWKS_URL and OIDC_ISSUER are both set; set exactly one"]
+        );
+    }
+
+    #[test]
+    fn sync_targets_with_merged_sources() {
+        let json = format!(
+            r#"[{{"name":"api","zone_id":"{ZONE}","config_id":"{CONFIG}",
+                 "sources":[{{"jwks_url":"https://old.example/jwks"}},{{"issuer":"https://new.example"}}]}}]"#
+        );
+        let c = load(&[("SYNC_TARGETS", &json), ("CF_API_TOKEN", "tok")]).unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].name, "api");
+        assert_eq!(
+            c.targets[0].sources,
+            vec![
+                Source::JwksUrl("https://old.example/jwks".into()),
+                Source::Issuer("https://new.example".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn sync_targets_problems() {
+        let json = format!(
+            r#"[{{"name":"a","zone_id":"{ZONE}","config_id":"{CONFIG}","sources":[{{"jwks_url":"https://x.example/j"}}]}},
+                {{"name":"a","zone_id":"{ZONE}","config_id":"{CONFIG}","sources":[{{"jwks_url":"ftp://x","issuer":"https://y"}}]}},
+                {{"zone_id":"abc","sources":[]}}]"#
+        );
+        let p = problems(&[
+            ("SYNC_TARGETS", &json),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_API_TOKEN", "t"),
+        ]);
+        assert_eq!(
+            p,
+            vec![
+                "SYNC_TARGETS and CF_ZONE_ID are both set; use one form",
+                "SYNC_TARGETS[1].name \"a\" is used twice",
+                "SYNC_TARGETS[1].sources[0] must have exactly one of jwks_url or issuer",
+                "SYNC_TARGETS[1] names configuration 4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7 of zone 023e105f4ecef8ad9ca31a8372d0c353 again; two targets would overwrite each other",
+                "SYNC_TARGETS[2].name is missing",
+                "SYNC_TARGETS[2].zone_id must be 32 hexadecimal characters, got \"abc\"",
+                "SYNC_TARGETS[2].config_id is not set",
+                "SYNC_TARGETS[2].sources must list at least one {\"jwks_url\"} or {\"issuer\"}",
+            ]
+        );
+    }
+
+    #[test]
+    fn sync_targets_bad_json() {
+        let p = problems(&[("SYNC_TARGETS", "{\"name\":1}"), ("CF_API_TOKEN", "t")]);
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("SYNC_TARGETS is not a JSON array of targets: "),
+            "{p:?}"
+        );
+        let p = problems(&[("SYNC_TARGETS", "[]"), ("CF_API_TOKEN", "t")]);
+        assert_eq!(p, vec!["SYNC_TARGETS is an empty array"]);
+    }
+
+    #[test]
+    fn url_rules() {
+        let ok = |s: &str| is_allowed_url(&Url::parse(s).unwrap());
+        assert!(ok("https://idp.example/jwks"));
+        assert!(ok("http://localhost:8788/jwks"));
+        assert!(ok("http://127.0.0.5/jwks"));
+        assert!(ok("http://[::1]:80/jwks"));
+        assert!(!ok("http://idp.example/jwks"));
+        assert!(!ok("http://10.0.0.1/jwks"));
+        assert!(!ok("file:///etc/passwd"));
+        assert!(!ok("ftp://idp.example/jwks"));
+    }
+
+    #[test]
+    fn ids() {
+        assert!(is_zone_id(ZONE));
+        assert!(is_zone_id(&ZONE.to_uppercase()));
+        assert!(!is_zone_id(&ZONE[1..]));
+        assert!(!is_zone_id("023e105f4ecef8ad9ca31a8372d0c35g"));
+        assert!(is_uuid(CONFIG));
+        assert!(!is_uuid("4a7ee8d3dd634ceb9d5fc27831854ce7"));
+        assert!(!is_uuid("4a7ee8d3-dd63-4ceb-9d5f-c27831854cez"));
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2".into())),
+            "Secret([redacted])"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! What a push would change: the live keys against the desired ones.
+
+use serde::Serialize;
+
+use crate::cloudflare::LiveKeys;
+use crate::jwks::{canonical, PublicJwk};
+
+/// The kids a push adds, removes, keeps and changes, each list in the order of its source
+/// (desired keys for `added`, `unchanged` and `changed`; live keys for `removed`). Identity is
+/// (`kid`, `alg`), as API Shield matches a token's header against both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Kids to be added.
+    pub added: Vec<String>,
+    /// Kids live now that the push removes.
+    pub removed: Vec<String>,
+    /// Kids live now with the same key material.
+    pub unchanged: Vec<String>,
+    /// Kids live now under the same (`kid`, `alg`) with different key material.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+}
+
+/// Compares `live` with `desired`. Returns the diff and whether a push is needed: false only when
+/// the canonical forms are equal and every live key could be compared.
+pub fn diff(live: &LiveKeys, desired: &[PublicJwk]) -> (Diff, bool) {
+    let mut d = Diff::default();
+    for k in desired {
+        let same_id = live
+            .ids
+            .iter()
+            .any(|(kid, alg)| kid == k.kid() && alg == k.alg().as_str());
+        let list = match (same_id, live.keys.contains(k)) {
+            (_, true) => &mut d.unchanged,
+            (true, false) => &mut d.changed,
+            (false, false) => &mut d.added,
+        };
+        list.push(k.kid().to_owned());
+    }
+    for (kid, alg) in &live.ids {
+        if !desired
+            .iter()
+            .any(|k| k.kid() == kid && k.alg().as_str() == alg)
+        {
+            d.removed.push(kid.clone());
+        }
+    }
+    let comparable = live.keys.len() == live.ids.len();
+    let needed = !(comparable && canonical(&live.keys) == canonical(desired));
+    (d, needed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{decode_key, Alg};
+    use serde_json::json;
+
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+    const X2: &str = "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis";
+    const Y2: &str = "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE";
+
+    fn key(kid: &str, x: &str, y: &str) -> PublicJwk {
+        decode_key(
+            &json!({"kty":"EC","kid":kid,"crv":"P-256","x":x,"y":y}),
+            Alg::RS256,
+        )
+        .unwrap()
+    }
+
+    fn live(keys: Vec<PublicJwk>) -> LiveKeys {
+        let ids = keys
+            .iter()
+            .map(|k| (k.kid().to_owned(), k.alg().as_str().to_owned()))
+            .collect();
+        LiveKeys { keys, ids }
+    }
+
+    #[test]
+    fn same_set_in_another_order_needs_no_push() {
+        let (d, needed) = diff(
+            &live(vec![key("b", X2, Y2), key("a", X, Y)]),
+            &[key("a", X, Y), key("b", X2, Y2)],
+        );
+        assert!(!needed);
+        assert_eq!(
+            d,
+            Diff {
+                unchanged: vec!["a".into(), "b".into()],
+                ..Diff::default()
+            }
+        );
+    }
+
+    #[test]
+    fn rotation_adds_and_removes() {
+        let (d, needed) = diff(&live(vec![key("old", X, Y)]), &[key("new", X2, Y2)]);
+        assert!(needed);
+        assert_eq!(
+            d,
+            Diff {
+                added: vec!["new".into()],
+                removed: vec!["old".into()],
+                ..Diff::default()
+            }
+        );
+    }
+
+    #[test]
+    fn new_material_under_a_known_kid_is_a_change() {
+        let (d, needed) = diff(&live(vec![key("a", X, Y)]), &[key("a", X2, Y2)]);
+        assert!(needed);
+        assert_eq!(
+            d,
+            Diff {
+                changed: vec!["a".into()],
+                ..Diff::default()
+            }
+        );
+    }
+
+    #[test]
+    fn an_undecodable_live_key_forces_a_push() {
+        let mut l = live(vec![key("a", X, Y)]);
+        l.ids.push(("h".into(), "HS256".into()));
+        let (d, needed) = diff(&l, &[key("a", X, Y)]);
+        assert!(needed);
+        assert_eq!(
+            d,
+            Diff {
+                unchanged: vec!["a".into()],
+                removed: vec!["h".into()],
+                ..Diff::default()
+            }
+        );
+    }
+
+    #[test]
+    fn empty_live_config() {
+        let (d, needed) = diff(&live(vec![]), &[key("a", X, Y)]);
+        assert!(needed);
+        assert_eq!(d.added, vec!["a"]);
+    }
+}

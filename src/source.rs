@@ -1,0 +1,430 @@
+//! Fetching one source's keys: the JWKS GET with its headers, bounded `https` redirects and
+//! retries, OIDC discovery, then extraction by the [`jwks`](crate::jwks) module.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::config::{is_allowed_url, Source};
+use crate::error::Error;
+use crate::http::{
+    send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
+};
+use crate::jwks::{self, Extracted, Options, MAX_BODY_BYTES};
+
+/// The `Accept` header of every IdP request: the JWKS media type (RFC 7517 §8.5.1) first.
+pub const ACCEPT: &str = "application/jwk-set+json, application/json;q=0.9, */*;q=0.1";
+
+/// Redirects followed per document, each to an `https` URL (or loopback `http`) only (B11).
+pub const MAX_REDIRECTS: usize = 3;
+
+/// A fetched document: the URL it finally came from, its content type and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    /// The URL that answered 2xx, after redirects.
+    pub url: String,
+    /// `content-type`, if sent.
+    pub content_type: Option<String>,
+    /// The body, at most [`MAX_BODY_BYTES`].
+    pub body: Vec<u8>,
+}
+
+/// Why a document could not be fetched (stage `fetch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FetchErrorKind {
+    /// No answer after the retries.
+    Transport(TransportError),
+    /// The last answer was not 2xx (nor a followable redirect).
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// `retry-after` as sent, if any.
+        retry_after: Option<String>,
+    },
+    /// A redirect without `Location`, to a URL that is not `https`, or one too many.
+    Redirect(String),
+}
+
+/// A fetch failure, naming the URL asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError {
+    /// The URL that failed.
+    pub url: String,
+    /// What happened.
+    pub kind: FetchErrorKind,
+}
+
+impl FetchError {
+    /// The stable machine code: `JWKS_TIMEOUT`, `JWKS_UNREACHABLE`, `JWKS_TOO_LARGE`,
+    /// `JWKS_HTTP_STATUS` or `JWKS_REDIRECT`.
+    pub fn code(&self) -> &'static str {
+        match &self.kind {
+            FetchErrorKind::Transport(TransportError::Timeout { .. }) => "JWKS_TIMEOUT",
+            FetchErrorKind::Transport(TransportError::TooLarge { .. }) => "JWKS_TOO_LARGE",
+            FetchErrorKind::Transport(TransportError::Network(_)) => "JWKS_UNREACHABLE",
+            FetchErrorKind::Status { .. } => "JWKS_HTTP_STATUS",
+            FetchErrorKind::Redirect(_) => "JWKS_REDIRECT",
+        }
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "fetch {}: ", self.url)?;
+        match &self.kind {
+            FetchErrorKind::Transport(t) => write!(f, "{t}"),
+            FetchErrorKind::Status {
+                status,
+                retry_after: None,
+            } => write!(f, "expected 2xx, got {status}"),
+            FetchErrorKind::Status {
+                status,
+                retry_after: Some(r),
+            } => {
+                write!(f, "expected 2xx, got {status}; retry-after {r}")
+            }
+            FetchErrorKind::Redirect(d) => f.write_str(d),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// GETs `url` with the IdP headers, following at most [`MAX_REDIRECTS`] redirects to allowed URLs,
+/// retrying transient failures under `policy`.
+///
+/// # Errors
+/// [`FetchError`] when no 2xx answer could be had.
+pub async fn get_document<C: Client>(
+    client: &C,
+    url: &str,
+    policy: &RetryPolicy,
+) -> Result<Document, FetchError> {
+    let mut current = url.to_owned();
+    for _ in 0..=MAX_REDIRECTS {
+        let req = Request {
+            method: Method::Get,
+            url: current.clone(),
+            headers: vec![
+                ("accept", ACCEPT.to_owned()),
+                ("user-agent", USER_AGENT.to_owned()),
+            ],
+            body: None,
+            timeout_ms: policy.timeout_ms,
+            no_store: true,
+        };
+        let fail = |kind| FetchError {
+            url: current.clone(),
+            kind,
+        };
+        let resp = send_with_retry(client, &req, policy, MAX_BODY_BYTES)
+            .await
+            .map_err(|t| fail(FetchErrorKind::Transport(t)))?;
+        match resp.status {
+            200..=299 => {
+                return Ok(Document {
+                    url: current,
+                    content_type: resp.content_type,
+                    body: resp.body,
+                })
+            }
+            301 | 302 | 303 | 307 | 308 => {
+                let Some(location) = resp.location else {
+                    return Err(fail(FetchErrorKind::Redirect(format!(
+                        "redirect {} without a location",
+                        resp.status
+                    ))));
+                };
+                let next = Url::parse(&current).and_then(|base| base.join(&location));
+                match next {
+                    Ok(next) if is_allowed_url(&next) => current = next.into(),
+                    _ => {
+                        return Err(fail(FetchErrorKind::Redirect(format!(
+                            "redirect {} to {location:?} refused; only https targets are followed",
+                            resp.status
+                        ))))
+                    }
+                }
+            }
+            status => {
+                return Err(fail(FetchErrorKind::Status {
+                    status,
+                    retry_after: resp.retry_after,
+                }))
+            }
+        }
+    }
+    Err(FetchError {
+        url: url.to_owned(),
+        kind: FetchErrorKind::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects; last to {current}"
+        )),
+    })
+}
+
+/// The discovery document URL of an issuer: `{issuer}/.well-known/openid-configuration`
+/// (OpenID Connect Discovery 1.0 §4; a trailing `/` on the issuer is not doubled).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// Fetches one source and extracts its candidate keys.
+///
+/// An issuer is resolved through its discovery document to `jwks_uri`. A JWKS URL that turns out
+/// to serve a discovery document is followed to its `jwks_uri` once (B23). The `jwks_uri` must be
+/// an allowed URL, like any configured one.
+///
+/// # Errors
+/// Stage `fetch` for transport, status and redirect failures; `parse`/`normalize` from the
+/// [`jwks`] module.
+pub async fn extract_source<C: Client>(
+    client: &C,
+    source: &Source,
+    opts: &Options,
+    policy: &RetryPolicy,
+) -> Result<Extracted, Error> {
+    let jwks_url = match source {
+        Source::JwksUrl(url) => {
+            let doc = get_document(client, url, policy).await?;
+            match jwks::extract(&doc.body, doc.content_type.as_deref(), &doc.url, opts) {
+                Err(e) => match e.discovery_jwks_uri() {
+                    Some(uri) => checked_jwks_uri(&doc.url, uri)?,
+                    None => return Err(e.into()),
+                },
+                ok => return Ok(ok?),
+            }
+        }
+        Source::Issuer(issuer) => {
+            let doc = get_document(client, &discovery_url(issuer), policy).await?;
+            let discovery =
+                jwks::parse_discovery(&doc.body, doc.content_type.as_deref(), &doc.url)?;
+            checked_jwks_uri(&doc.url, &discovery.jwks_uri)?
+        }
+    };
+    let doc = get_document(client, &jwks_url, policy).await?;
+    let extracted = jwks::extract(&doc.body, doc.content_type.as_deref(), &doc.url, opts)?;
+    Ok(extracted)
+}
+
+/// Resolves `jwks_uri` against the discovery document's URL and applies the URL rule.
+fn checked_jwks_uri(from: &str, uri: &str) -> Result<String, FetchError> {
+    match Url::parse(from).and_then(|base| base.join(uri)) {
+        Ok(u) if is_allowed_url(&u) => Ok(u.into()),
+        _ => Err(FetchError {
+            url: from.to_owned(),
+            kind: FetchErrorKind::Redirect(format!(
+                "jwks_uri {uri:?} refused; only https URLs are followed"
+            )),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Stage;
+    use crate::http::fake::{block_on, FakeClient};
+    use crate::http::Response;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","kid":"e1","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+
+    fn redirect(status: u16, to: &str) -> Result<Response, TransportError> {
+        Ok(Response {
+            status,
+            location: Some(to.into()),
+            ..Default::default()
+        })
+    }
+
+    fn kids(e: &Extracted) -> Vec<String> {
+        jwks::select(vec![e.clone()], &Options::default())
+            .unwrap()
+            .keys
+            .iter()
+            .map(|k| k.kid().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn sends_the_idp_headers_without_cache() {
+        let c = FakeClient::default();
+        c.json(Method::Get, "https://idp.example/jwks", 200, JWKS);
+        let doc = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+        ))
+        .unwrap();
+        assert_eq!(doc.body, JWKS.as_bytes());
+        let sent = c.sent.borrow();
+        assert_eq!(
+            sent[0].headers,
+            vec![
+                ("accept", ACCEPT.to_owned()),
+                ("user-agent", USER_AGENT.to_owned())
+            ]
+        );
+        assert!(sent[0].no_store);
+        assert_eq!(sent[0].timeout_ms, 8_000);
+    }
+
+    #[test]
+    fn follows_relative_https_redirects() {
+        let c = FakeClient::default();
+        c.on(
+            Method::Get,
+            "https://idp.example/jwks",
+            redirect(301, "/v2/jwks"),
+        );
+        c.json(Method::Get, "https://idp.example/v2/jwks", 200, JWKS);
+        let doc = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+        ))
+        .unwrap();
+        assert_eq!(doc.url, "https://idp.example/v2/jwks");
+    }
+
+    #[test]
+    fn refuses_a_downgrade_to_http() {
+        let c = FakeClient::default();
+        c.on(
+            Method::Get,
+            "https://idp.example/jwks",
+            redirect(302, "http://evil.example/jwks"),
+        );
+        let e = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), "JWKS_REDIRECT");
+        assert_eq!(
+            e.to_string(),
+            "fetch https://idp.example/jwks: redirect 302 to \"http://evil.example/jwks\" refused; only https targets are followed"
+        );
+    }
+
+    #[test]
+    fn stops_a_redirect_loop() {
+        let c = FakeClient::default();
+        for _ in 0..=MAX_REDIRECTS {
+            c.on(
+                Method::Get,
+                "https://idp.example/a",
+                redirect(307, "https://idp.example/a"),
+            );
+        }
+        let e = block_on(get_document(
+            &c,
+            "https://idp.example/a",
+            &RetryPolicy::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "fetch https://idp.example/a: more than 3 redirects; last to https://idp.example/a"
+        );
+        assert_eq!(c.sent.borrow().len(), MAX_REDIRECTS + 1);
+    }
+
+    #[test]
+    fn a_403_is_a_fetch_failure() {
+        let c = FakeClient::default();
+        c.json(Method::Get, "https://idp.example/jwks", 403, "forbidden");
+        let e = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.kind,
+            FetchErrorKind::Status {
+                status: 403,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "fetch https://idp.example/jwks: expected 2xx, got 403"
+        );
+    }
+
+    #[test]
+    fn resolves_an_issuer_through_discovery() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            "https://idp.example/tenant/.well-known/openid-configuration",
+            200,
+            r#"{"issuer":"https://idp.example/tenant/","jwks_uri":"https://idp.example/tenant/keys"}"#,
+        );
+        c.json(Method::Get, "https://idp.example/tenant/keys", 200, JWKS);
+        let src = Source::Issuer("https://idp.example/tenant/".into());
+        let e = block_on(extract_source(
+            &c,
+            &src,
+            &Options::default(),
+            &RetryPolicy::default(),
+        ))
+        .unwrap();
+        assert_eq!(kids(&e), vec!["e1"]);
+    }
+
+    #[test]
+    fn a_jwks_url_serving_discovery_is_followed_once() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            "https://idp.example/jwks",
+            200,
+            r#"{"issuer":"x","jwks_uri":"https://idp.example/keys"}"#,
+        );
+        c.json(
+            Method::Get,
+            "https://idp.example/keys",
+            200,
+            r#"{"issuer":"x","jwks_uri":"https://idp.example/jwks"}"#,
+        );
+        let src = Source::JwksUrl("https://idp.example/jwks".into());
+        let e = block_on(extract_source(
+            &c,
+            &src,
+            &Options::default(),
+            &RetryPolicy::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.stage(), Stage::Parse);
+        assert_eq!(e.code(), "JWKS_DISCOVERY_DOCUMENT");
+        assert_eq!(c.sent.borrow().len(), 2);
+    }
+
+    #[test]
+    fn an_http_jwks_uri_is_refused() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            "https://idp.example/.well-known/openid-configuration",
+            200,
+            r#"{"issuer":"https://idp.example","jwks_uri":"http://idp.example/keys"}"#,
+        );
+        let src = Source::Issuer("https://idp.example".into());
+        let e = block_on(extract_source(
+            &c,
+            &src,
+            &Options::default(),
+            &RetryPolicy::default(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.stage(), Stage::Fetch);
+        assert_eq!(e.code(), "JWKS_REDIRECT");
+        assert_eq!(c.sent.borrow().len(), 1);
+    }
+}

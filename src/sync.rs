@@ -1,0 +1,613 @@
+//! The sync of every target: fetch → normalize → read live → diff → replace → verify → report.
+//!
+//! Safety over liveness: the only write is the final `PUT`, made only after every source of the
+//! target was fetched and normalized without error and the live keys were read. Any earlier
+//! failure leaves what is live untouched (stale-if-error, failure modes B12 and B21).
+
+use crate::cloudflare::{self, CfError, CfErrorKind};
+use crate::config::{Config, Target};
+use crate::diff::diff;
+use crate::error::Error;
+use crate::http::{
+    send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
+};
+use crate::jwks::{self, Options};
+use crate::report::{ErrorReport, KeyId, Outcome, Report, TargetReport};
+use crate::source::extract_source;
+
+/// Largest Cloudflare API answer read, in bytes.
+const MAX_CF_BODY_BYTES: usize = 1_048_576;
+
+/// Whether a run may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Replace credentials where they differ (unless the config says `DRY_RUN`).
+    Sync,
+    /// Compute everything, write nothing.
+    Preview,
+}
+
+/// Syncs (or previews) every target of `config` in order and reports each.
+///
+/// `now_unix_s` (seconds since the epoch) dates `x5c` certificates when ranking keys over the limit.
+pub async fn run<C: Client>(client: &C, config: &Config, mode: Mode, now_unix_s: i64) -> Report {
+    let write = mode == Mode::Sync && !config.dry_run;
+    let opts = Options {
+        now_unix_s,
+        ..config.jwks.clone()
+    };
+    let policy = RetryPolicy {
+        timeout_ms: config.fetch_timeout_ms,
+        ..RetryPolicy::default()
+    };
+    let mut targets = Vec::with_capacity(config.targets.len());
+    for target in &config.targets {
+        targets.push(run_target(client, config, target, &opts, &policy, write).await);
+    }
+    Report {
+        dry_run: !write,
+        targets,
+    }
+}
+
+async fn run_target<C: Client>(
+    client: &C,
+    config: &Config,
+    target: &Target,
+    opts: &Options,
+    policy: &RetryPolicy,
+    write: bool,
+) -> TargetReport {
+    let mut report = TargetReport {
+        name: target.name.clone(),
+        zone_id: target.zone_id.clone(),
+        config_id: target.config_id.clone(),
+        outcome: Outcome::Failed,
+        keys: Vec::new(),
+        dropped: Vec::new(),
+        diff: None,
+        warnings: Vec::new(),
+        error: None,
+    };
+    if let Err(e) = sync_target(client, config, target, opts, policy, write, &mut report).await {
+        report.outcome = Outcome::Failed;
+        report.error = Some(ErrorReport::from(&e));
+    }
+    report
+}
+
+async fn sync_target<C: Client>(
+    client: &C,
+    config: &Config,
+    target: &Target,
+    opts: &Options,
+    policy: &RetryPolicy,
+    write: bool,
+    report: &mut TargetReport,
+) -> Result<(), Error> {
+    // Every source must succeed: a partial set could lock users out.
+    let mut extracted = Vec::with_capacity(target.sources.len());
+    for source in &target.sources {
+        extracted.push(extract_source(client, source, opts, policy).await?);
+    }
+    let set = jwks::select(extracted, opts)?;
+    report.keys = set.keys.iter().map(KeyId::from).collect();
+    report.dropped = set.dropped;
+    for k in set
+        .keys
+        .iter()
+        .filter(|k| k.alg_inferred() && k.alg().is_rsa())
+    {
+        report.warnings.push(format!(
+            "{}: no alg in the JWKS; sending {}",
+            k.kid(),
+            k.alg()
+        ));
+    }
+
+    let url = cloudflare::config_url(&config.cf_api_base, &target.zone_id, &target.config_id);
+    let op = "read live keys";
+    let resp = cf_call(client, config, Method::Get, &url, None, policy, op).await?;
+    let live = cloudflare::parse_config(&url, resp.status, &resp.body, opts.rsa_default_alg)?;
+    let (d, needed) = diff(&live, &set.keys);
+    report.diff = Some(d);
+    if !needed {
+        report.outcome = Outcome::Unchanged;
+        return Ok(());
+    }
+    if !write {
+        report.outcome = Outcome::WouldUpdate;
+        return Ok(());
+    }
+
+    let url = cloudflare::credentials_url(&config.cf_api_base, &target.zone_id, &target.config_id);
+    let body = cloudflare::credentials_body(&set.keys);
+    let op = "replace credentials";
+    let resp = cf_call(client, config, Method::Put, &url, Some(body), policy, op).await?;
+    let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, &set.keys)?;
+    report
+        .warnings
+        .extend(accepted.messages.iter().map(|m| format!("cloudflare {m}")));
+    report.outcome = Outcome::Updated;
+    Ok(())
+}
+
+/// One Cloudflare API call with the token, retried under `policy`.
+async fn cf_call<C: Client>(
+    client: &C,
+    config: &Config,
+    method: Method,
+    url: &str,
+    body: Option<String>,
+    policy: &RetryPolicy,
+    operation: &'static str,
+) -> Result<crate::http::Response, CfError> {
+    let mut headers = vec![
+        (
+            "authorization",
+            format!("Bearer {}", config.cf_api_token.expose()),
+        ),
+        ("user-agent", USER_AGENT.to_owned()),
+        ("accept", "application/json".to_owned()),
+    ];
+    if body.is_some() {
+        headers.push(("content-type", "application/json".to_owned()));
+    }
+    let req = Request {
+        method,
+        url: url.to_owned(),
+        headers,
+        body,
+        timeout_ms: policy.timeout_ms,
+        no_store: true,
+    };
+    send_with_retry(client, &req, policy, MAX_CF_BODY_BYTES)
+        .await
+        .map_err(|t: TransportError| CfError {
+            operation,
+            url: url.to_owned(),
+            kind: CfErrorKind::Transport {
+                detail: t.to_string(),
+            },
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, Source};
+    use crate::error::Stage;
+    use crate::http::fake::{block_on, FakeClient};
+    use crate::http::Response;
+    use serde_json::{json, Value};
+
+    const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+    const CONFIG: &str = "4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7";
+    const BASE: &str = "https://api.example/client/v4";
+    const JWKS_URL: &str = "https://idp.example/jwks";
+    const TOKEN: &str = "cf-secret-token-value";
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+    const X2: &str = "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis";
+    const Y2: &str = "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE";
+
+    fn config(sources: Vec<Source>) -> Config {
+        Config {
+            targets: vec![Target {
+                name: "default".into(),
+                zone_id: ZONE.into(),
+                config_id: CONFIG.into(),
+                sources,
+            }],
+            cf_api_base: BASE.into(),
+            cf_api_token: Secret::new(TOKEN.into()),
+            dry_run: false,
+            jwks: Options::default(),
+            fetch_timeout_ms: 8_000,
+        }
+    }
+
+    fn ec(kid: &str, x: &str, y: &str) -> Value {
+        json!({"kty":"EC","kid":kid,"alg":"ES256","crv":"P-256","x":x,"y":y})
+    }
+
+    fn config_url() -> String {
+        cloudflare::config_url(BASE, ZONE, CONFIG)
+    }
+
+    fn creds_url() -> String {
+        cloudflare::credentials_url(BASE, ZONE, CONFIG)
+    }
+
+    fn live(keys: &[Value]) -> String {
+        json!({"success":true,"errors":[],"messages":[],"result":{"id":CONFIG,"credentials":{"keys":keys}}}).to_string()
+    }
+
+    fn put_ok(keys: &[Value]) -> String {
+        json!({"success":true,"errors":[],"messages":[],"keys":keys}).to_string()
+    }
+
+    fn body_json(body: Option<&str>) -> Value {
+        serde_json::from_str(body.unwrap()).unwrap()
+    }
+
+    fn run_one(c: &FakeClient, cfg: &Config, mode: Mode) -> TargetReport {
+        let mut r = block_on(run(c, cfg, mode, 0));
+        assert_eq!(r.targets.len(), 1);
+        r.targets.remove(0)
+    }
+
+    #[test]
+    fn first_sync_pushes_exactly_the_normalized_keys() {
+        let c = FakeClient::default();
+        let idp = json!({"keys":[ec("a", X, Y), {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}]});
+        c.json(Method::Get, JWKS_URL, 200, &idp.to_string());
+        c.json(Method::Get, &config_url(), 200, &live(&[]));
+        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            t.keys,
+            vec![KeyId {
+                kid: "a".into(),
+                alg: "ES256".into(),
+                alg_inferred: false
+            }]
+        );
+        assert_eq!(t.dropped.len(), 1);
+        assert_eq!(t.dropped[0].reason.code(), "NOT_SIG");
+        assert_eq!(t.diff.as_ref().unwrap().added, vec!["a"]);
+        let sent = c.sent.borrow();
+        let put = sent.iter().find(|r| r.method == Method::Put).unwrap();
+        assert_eq!(
+            body_json(put.body.as_deref()),
+            json!({"keys":[ec("a", X, Y)]})
+        );
+        assert!(put
+            .body
+            .as_deref()
+            .unwrap()
+            .starts_with(r#"{"keys":[{"kty":"EC","kid":"a","alg":"ES256","crv":"P-256","x":"#));
+        assert!(put
+            .headers
+            .contains(&("authorization", format!("Bearer {TOKEN}"))));
+        assert!(put
+            .headers
+            .contains(&("content-type", "application/json".to_owned())));
+    }
+
+    #[test]
+    fn nothing_new_means_no_put() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[ec("a", X, Y)]));
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(t.outcome, Outcome::Unchanged);
+        assert!(c.sent_to(Method::Put).is_empty());
+    }
+
+    #[test]
+    fn preview_and_dry_run_never_write() {
+        for (mode, dry) in [(Mode::Preview, false), (Mode::Sync, true)] {
+            let c = FakeClient::default();
+            c.json(
+                Method::Get,
+                JWKS_URL,
+                200,
+                &json!({"keys":[ec("a", X, Y)]}).to_string(),
+            );
+            c.json(Method::Get, &config_url(), 200, &live(&[]));
+            let mut cfg = config(vec![Source::JwksUrl(JWKS_URL.into())]);
+            cfg.dry_run = dry;
+            let r = block_on(run(&c, &cfg, mode, 0));
+            assert!(r.dry_run);
+            assert_eq!(r.targets[0].outcome, Outcome::WouldUpdate);
+            assert!(c.sent_to(Method::Put).is_empty());
+        }
+    }
+
+    #[test]
+    fn every_failure_before_the_write_leaves_live_untouched() {
+        let cases: Vec<(&str, Box<dyn Fn(&FakeClient)>, Stage, &str)> = vec![
+            (
+                "idp 500",
+                Box::new(|c| {
+                    for _ in 0..3 {
+                        c.json(Method::Get, JWKS_URL, 500, "boom");
+                    }
+                }),
+                Stage::Fetch,
+                "JWKS_HTTP_STATUS",
+            ),
+            (
+                "idp html",
+                Box::new(|c| {
+                    c.on(
+                        Method::Get,
+                        JWKS_URL,
+                        Ok(Response {
+                            status: 200,
+                            content_type: Some("text/html".into()),
+                            body: b"<!doctype html><p>hi".to_vec(),
+                            ..Default::default()
+                        }),
+                    );
+                }),
+                Stage::Parse,
+                "JWKS_HTML",
+            ),
+            (
+                "no usable keys",
+                Box::new(|c| {
+                    c.json(
+                        Method::Get,
+                        JWKS_URL,
+                        200,
+                        r#"{"keys":[{"kty":"OKP","kid":"o","crv":"Ed25519","x":"AAAA"}]}"#,
+                    );
+                }),
+                Stage::Normalize,
+                "JWKS_NO_USABLE_KEYS",
+            ),
+            (
+                "empty keys",
+                Box::new(|c| {
+                    c.json(Method::Get, JWKS_URL, 200, r#"{"keys":[]}"#);
+                }),
+                Stage::Normalize,
+                "JWKS_NO_USABLE_KEYS",
+            ),
+            (
+                "cf 403",
+                Box::new(|c| {
+                    c.json(
+                        Method::Get,
+                        JWKS_URL,
+                        200,
+                        &json!({"keys":[ec("a", X, Y)]}).to_string(),
+                    );
+                    c.json(Method::Get, &config_url(), 403, r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#);
+                }),
+                Stage::Cloudflare,
+                "CF_API_STATUS",
+            ),
+        ];
+        for (name, script, stage, code) in cases {
+            let c = FakeClient::default();
+            script(&c);
+            let t = run_one(
+                &c,
+                &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+                Mode::Sync,
+            );
+            assert_eq!(t.outcome, Outcome::Failed, "{name}");
+            let e = t.error.unwrap();
+            assert_eq!((e.stage, e.code), (stage, code), "{name}: {}", e.message);
+            assert!(c.sent_to(Method::Put).is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_failed_source_fails_a_merged_target() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        let cfg = config(vec![
+            Source::JwksUrl(JWKS_URL.into()),
+            Source::JwksUrl("https://new.example/jwks".into()),
+        ]);
+        let t = run_one(&c, &cfg, Mode::Sync);
+        assert_eq!(
+            t.error.unwrap().message,
+            "fetch https://new.example/jwks: expected 2xx, got 404"
+        );
+        assert!(c
+            .sent_to(Method::Get)
+            .iter()
+            .all(|u| !u.contains("/zones/")));
+    }
+
+    #[test]
+    fn two_sources_merge_into_one_put() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        c.json(
+            Method::Get,
+            "https://new.example/jwks",
+            200,
+            &json!({"keys":[ec("b", X2, Y2)]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[ec("a", X, Y)]));
+        c.json(
+            Method::Put,
+            &creds_url(),
+            200,
+            &put_ok(&[ec("a", X, Y), ec("b", X2, Y2)]),
+        );
+        let cfg = config(vec![
+            Source::JwksUrl(JWKS_URL.into()),
+            Source::JwksUrl("https://new.example/jwks".into()),
+        ]);
+        let t = run_one(&c, &cfg, Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        let d = t.diff.unwrap();
+        assert_eq!(
+            (d.added, d.unchanged),
+            (vec!["b".to_owned()], vec!["a".to_owned()])
+        );
+        let put = c
+            .sent
+            .borrow()
+            .iter()
+            .find(|r| r.method == Method::Put)
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            body_json(put.body.as_deref()),
+            json!({"keys":[ec("a", X, Y), ec("b", X2, Y2)]})
+        );
+    }
+
+    #[test]
+    fn a_key_cloudflare_dropped_fails_the_target() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y), ec("b", X2, Y2)]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[]));
+        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert_eq!(t.error.unwrap().code, "CF_VERIFY_MISMATCH");
+    }
+
+    #[test]
+    fn a_rejected_put_is_not_retried_and_a_429_is() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[]));
+        c.json(
+            Method::Put,
+            &creds_url(),
+            400,
+            r#"{"success":false,"errors":[{"code":10021,"message":"bad key"}]}"#,
+        );
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(
+            t.error.unwrap().message,
+            format!(
+                "cloudflare replace credentials {}: HTTP 400; 10021: bad key",
+                creds_url()
+            )
+        );
+        assert_eq!(c.sent_to(Method::Put).len(), 1);
+
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[]));
+        c.on(
+            Method::Put,
+            &creds_url(),
+            Ok(Response {
+                status: 429,
+                retry_after: Some("1".into()),
+                ..Default::default()
+            }),
+        );
+        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(t.outcome, Outcome::Updated);
+        assert_eq!(*c.sleeps.borrow(), vec![1000]);
+    }
+
+    #[test]
+    fn defaulted_algs_are_warnings() {
+        let c = FakeClient::default();
+        let n = "wA".to_owned() + &"A".repeat(340);
+        let rsa = json!({"kty":"RSA","kid":"r","n":n,"e":"AQAB"});
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[rsa]}).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 200, &live(&[]));
+        c.json(Method::Put, &creds_url(), 200, &json!({"success":true,"errors":[],
+            "messages":[{"code":110003,"message":"keys[0].alg was omitted and defaulted to \"RS256\" (kid r)"}],
+            "keys":[{"kid":"r","alg":"RS256"}]}).to_string());
+        let t = run_one(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+        );
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            t.keys,
+            vec![KeyId {
+                kid: "r".into(),
+                alg: "RS256".into(),
+                alg_inferred: true
+            }]
+        );
+        assert_eq!(
+            t.warnings,
+            vec![
+                "r: no alg in the JWKS; sending RS256",
+                "cloudflare 110003: keys[0].alg was omitted and defaulted to \"RS256\" (kid r)"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_report_never_holds_the_token() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+        );
+        c.json(
+            Method::Get,
+            &config_url(),
+            401,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        );
+        let r = block_on(run(
+            &c,
+            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
+            Mode::Sync,
+            0,
+        ));
+        assert!(!r.to_json().contains(TOKEN));
+        assert_eq!(r.http_status(), 502);
+        assert_eq!(r.failure_summary(), "default (cloudflare)");
+    }
+}
