@@ -118,8 +118,8 @@ fn trim_body<'a>(body: &'a [u8], url: &str) -> Result<&'a [u8], JwksError> {
     Ok(body.trim_ascii())
 }
 
-/// Parses the trimmed body as JSON, or explains what it is instead. `empty_kind`/`html_kind`/
-/// `json_kind` let discovery parsing report its own code.
+/// Parses the trimmed body as JSON, or explains what it is instead. With `discovery`, every
+/// failure is reported as `DISCOVERY_INVALID` rather than the JWKS shape codes.
 fn parse_json(
     text: &[u8],
     content_type: Option<&str>,

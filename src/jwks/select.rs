@@ -24,7 +24,7 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The order-independent form of [`KeySet::keys`] (see [`canonical`]).
+    /// The order-independent form of [`KeySet::keys`] (see [`super::canonical`]).
     pub fn canonical(&self) -> Canonical {
         canonical(&self.keys)
     }
@@ -54,7 +54,7 @@ impl Canonical {
     }
 }
 
-/// See [`super::canonical`].
+/// See [`super::canonical`]; a `pub` item of a private module, re-exported through it.
 pub fn canonical(keys: &[PublicJwk]) -> Canonical {
     let mut v: Vec<(String, Alg, Material)> = keys
         .iter()
