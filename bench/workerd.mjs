@@ -1,0 +1,186 @@
+// workerd benchmarks (issue 7): CPU per sync, requests per second and cold start of the Rust Worker
+// (build/index.js + .wasm) and of the reference JavaScript Worker (bench/workers/reference.js), with
+// two floors (a constant response; one subrequest passed through), all in workerd via Miniflare
+// against the local emulator (127.0.0.1 only).
+//
+// CPU: utime+stime of the workerd process(es) Miniflare started for that Worker, read from
+// /proc/<pid>/stat before and after a batch of N sequential requests, minus the process's idle CPU
+// rate (measured on the same process) times the batch's wall time, divided by N. Each Worker runs
+// in its own workerd; batches of all Workers are interleaved round by round so drift hits all of
+// them alike, and each ratio ours/reference is taken within one round.
+//
+// Usage: node bench/workerd.mjs OUT.json   (env: BENCH_N, BENCH_ROUNDS, BENCH_COLD, BENCH_KEYS)
+import { Miniflare } from 'miniflare';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const out = process.argv[2] ?? 'workerd-results.json';
+const N = Number(process.env.BENCH_N ?? 200); // requests per batch
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const COLD = Number(process.env.BENCH_COLD ?? 5); // cold starts per Worker
+const KEYS = Number(process.env.BENCH_KEYS ?? 2); // RS256 keys the IdP publishes
+const DEADLINE = Date.now() + Number(process.env.BENCH_DEADLINE_S ?? 420) * 1000; // hard bound
+const AUTH = 'bench-sync-auth-token-0123456789';
+const HZ = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+const emu = await startEmulator({ idps: [{ name: 'main', generate: Array.from({ length: KEYS }, () => ({ alg: 'RS256' })) }] });
+const env = {
+  JWKS_URL: emu.jwksUrl('main'),
+  CF_ZONE_ID: DEFAULT_ZONE_ID,
+  CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID,
+  CF_API_BASE: emu.cfApiBase,
+  CF_API_TOKEN: DEFAULT_TOKEN,
+  SYNC_AUTH_TOKEN: AUTH,
+};
+
+const WORKERS = {
+  ours: { scriptPath: 'build/index.js', request: { method: 'POST', headers: { authorization: `Bearer ${AUTH}` } } },
+  reference: { scriptPath: 'bench/workers/reference.js', request: { method: 'POST' } },
+  'floor-constant': { scriptPath: 'bench/workers/floor-constant.js', request: { method: 'GET' } },
+  'floor-passthrough': { scriptPath: 'bench/workers/floor-passthrough.js', request: { method: 'GET' } },
+};
+
+function checkTime(what) {
+  if (Date.now() > DEADLINE) throw new Error(`workerd bench: over its time bound during ${what}`);
+}
+
+/** Pids of the processes whose parent is `ppid`. */
+function children(ppid) {
+  const pids = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[1]) === ppid) pids.push(Number(d));
+    } catch {
+      /* exited */
+    }
+  }
+  return pids;
+}
+const descendants = (pid) => children(pid).flatMap((c) => [c, ...descendants(c)]);
+
+/** utime+stime of the given pids, in seconds. */
+function cpu(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
+  }
+  return ticks / HZ;
+}
+
+function newMiniflare(name) {
+  return new Miniflare({
+    rootPath: root,
+    scriptPath: WORKERS[name].scriptPath,
+    modules: true,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2025-09-01',
+    bindings: env,
+    handleRuntimeStdio: (stdout, stderr) => {
+      stdout.resume();
+      stderr.resume();
+    },
+  });
+}
+
+async function call(mf, url, name) {
+  const r = await mf.dispatchFetch(url, WORKERS[name].request);
+  const body = await r.text();
+  if (r.status !== 200) throw new Error(`${name}: status ${r.status}: ${body.slice(0, 300)}`);
+  return body;
+}
+
+// ---- cold start: new Miniflare (workerd start) → first answered request ----
+async function coldStart(name) {
+  const t0 = process.hrtime.bigint();
+  const mf = newMiniflare(name);
+  const url = await mf.ready;
+  await call(mf, url, name);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  await mf.dispose();
+  return ms;
+}
+
+const results = { n: N, rounds: ROUNDS, keys: KEYS, hz: HZ, cold: {}, batches: [], idle: {}, puts: {} };
+for (const name of ['ours', 'reference', 'floor-constant']) {
+  results.cold[name] = [];
+  await coldStart(name); // the first start also warms the disk cache for the binary and bundle
+  for (let i = 0; i < COLD; i++) {
+    checkTime('cold start');
+    results.cold[name].push(await coldStart(name));
+  }
+  console.error(`cold ${name}: ${results.cold[name].map((x) => x.toFixed(0)).join(' ')} ms`);
+}
+
+// ---- warm: one workerd per Worker, kept for all rounds ----
+const live = {};
+for (const name of Object.keys(WORKERS)) {
+  const before = new Set(descendants(process.pid));
+  const mf = newMiniflare(name);
+  const url = await mf.ready;
+  const pids = descendants(process.pid).filter((p) => !before.has(p));
+  if (pids.length === 0) throw new Error(`${name}: no workerd process found`);
+  for (let i = 0; i < 20; i++) await call(mf, url, name); // warm up (JIT, wasm tier-up)
+  live[name] = { mf, url, pids };
+}
+
+async function idleRate(name, ms = 1000) {
+  const { pids } = live[name];
+  const c0 = cpu(pids);
+  const t0 = performance.now();
+  await sleep(ms);
+  return (cpu(pids) - c0) / ((performance.now() - t0) / 1000);
+}
+for (const name of Object.keys(WORKERS)) results.idle[name] = await idleRate(name);
+
+const stored = () => emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID);
+async function batch(name, scenario, round) {
+  checkTime(`${name} ${scenario}`);
+  const { mf, url, pids } = live[name];
+  const change = scenario === 'changed';
+  let snapshot = null;
+  if (!change && name === 'ours') await call(mf, url, name); // live keys = published keys
+  if (change) snapshot = stored();
+  emu.clearRequests();
+  const c0 = cpu(pids);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    // A change on every sync: the live configuration is emptied (in the emulator, outside workerd).
+    if (change) emu.setStoredKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, []);
+    await call(mf, url, name);
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const used = cpu(pids) - c0;
+  const puts = emu.requestsTo({ route: 'putCredentials' }).length;
+  if (snapshot) emu.setStoredKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, snapshot);
+  const cpuMs = ((used - results.idle[name] * wall) / N) * 1000;
+  results.batches.push({ round, name, scenario, cpuMs, rawCpuMs: (used / N) * 1000, rps: N / wall, puts, wall });
+}
+
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const scenario of ['unchanged', 'changed']) {
+      for (const name of ['ours', 'reference']) await batch(name, scenario, round);
+    }
+    for (const name of ['floor-constant', 'floor-passthrough']) await batch(name, 'floor', round);
+    const last = results.batches.slice(-6);
+    console.error(`round ${round + 1}/${ROUNDS}: ` + last.map((b) => `${b.name}/${b.scenario} ${b.cpuMs.toFixed(2)}ms ${b.rps.toFixed(0)}rps puts=${b.puts}`).join('; '));
+  }
+  // A second idle reading, to report how stable the baseline was.
+  results.idleAfter = {};
+  for (const name of Object.keys(WORKERS)) results.idleAfter[name] = await idleRate(name);
+} finally {
+  for (const { mf } of Object.values(live)) await mf.dispose();
+  await emu.close();
+}
+results.date = new Date().toISOString();
+writeFileSync(out, JSON.stringify(results, null, 2));
+console.error(`workerd bench: wrote ${out}`);
