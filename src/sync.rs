@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn every_failure_before_the_write_leaves_live_untouched() {
-        let cases: Vec<(&str, Box<dyn Fn(&FakeClient)>, Stage, &str)> = vec![
+        type Script = Box<dyn Fn(&FakeClient)>;
+        let cases: Vec<(&str, Script, Stage, &str)> = vec![
             (
                 "idp 500",
                 Box::new(|c| {

@@ -1063,7 +1063,7 @@ mod shape {
         assert_eq!(e.url(), URL);
         assert_eq!(
             e.to_string(),
-            format!("parse {URL}: body is HTML, not a JWKS; body is HTML; content-type text/html; charset=utf-8, starts \"<!doctype html><html><head><title>Sign in</title…\"")
+            format!("parse {URL}: body is HTML, not a JWKS; content-type text/html; charset=utf-8, starts \"<!doctype html><html><head><title>Sign in</title…\"")
         );
     }
 

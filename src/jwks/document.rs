@@ -144,7 +144,7 @@ fn parse_json(
         return Err(JwksError::new(
             html,
             url,
-            format!("body is HTML; {ct}, {}", preview(text)),
+            format!("{ct}, {}", preview(text)),
         ));
     }
     serde_json::from_slice(text).map_err(|e| {

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The whole test suite, in order: format check, clippy (warnings denied), native tests, the wasm
+# build, the bundle size budget, then the emulator's and the end-to-end tests in workerd.
+# Exits non-zero on the first failure; ends with the pass/fail counts of every runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format check (cargo fmt --check)"
+cargo fmt --all --check
+
+step "clippy (warnings denied)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "native tests (cargo test)"
+cargo test --locked 2>&1 | tee "$logs/cargo.txt"
+rust_pass=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logs/cargo.txt" | awk '{s+=$4} END {print s+0}')
+rust_fail=$(grep -Eo '[0-9]+ failed' "$logs/cargo.txt" | awk '{s+=$1} END {print s+0}')
+
+step "wasm build (worker-build --release)"
+bash scripts/build.sh
+
+step "bundle size budget"
+bash scripts/size-budget.sh
+
+step "emulator and end-to-end tests (node --test, workerd via Miniflare)"
+node --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
+  emulator/test/*.test.mjs tests/e2e/*.test.mjs
+node_pass=$(awk '/^# pass /{print $3}' "$logs/node.tap")
+node_fail=$(awk '/^# fail /{print $3}' "$logs/node.tap")
+
+step "summary"
+echo "cargo test: ${rust_pass} passed, ${rust_fail} failed"
+echo "node --test: ${node_pass} passed, ${node_fail} failed"
+echo "total: $((rust_pass + node_pass)) passed, $((rust_fail + node_fail)) failed"

@@ -1,0 +1,89 @@
+// The end-to-end harness: the compiled Worker (build/index.js) in workerd through Miniflare, pointed
+// at the local emulator of the Cloudflare API and of identity providers.
+import { Miniflare } from 'miniflare';
+import { fileURLToPath } from 'node:url';
+import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../../emulator/index.mjs';
+
+export { DEFAULT_ZONE_ID as ZONE, DEFAULT_CONFIG_ID as CONFIG, DEFAULT_TOKEN as CF_TOKEN };
+export const AUTH_TOKEN = 'e2e-sync-auth-token-0123456789';
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Starts the emulator and the Worker. `env(emu)` returns the Worker's bindings (vars and secrets);
+ * the default is one target synced from the emulator IdP `main`.
+ * Returns { emu, mf, logs, fetch(path, init), get(path), post(path), scheduled(), close() }.
+ */
+export async function start({ env, emulator = {} } = {}) {
+  const emu = await startEmulator({ idps: ['main'], ...emulator });
+  const bindings = {
+    CF_API_BASE: emu.cfApiBase,
+    CF_API_TOKEN: DEFAULT_TOKEN,
+    SYNC_AUTH_TOKEN: AUTH_TOKEN,
+    ...(env ? env(emu) : { JWKS_URL: emu.jwksUrl('main'), CF_ZONE_ID: DEFAULT_ZONE_ID, CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID, FETCH_TIMEOUT_MS: '500' }),
+  };
+  for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
+  const logs = [];
+  const collect = (stream) => {
+    let buf = '';
+    stream.on('data', (chunk) => {
+      buf += chunk;
+      const lines = buf.split('\n');
+      buf = lines.pop();
+      logs.push(...lines.filter((l) => l.trim() !== ''));
+    });
+  };
+  const mf = new Miniflare({
+    rootPath: root,
+    scriptPath: 'build/index.js',
+    modules: true,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2025-09-01',
+    bindings,
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  const url = await mf.ready;
+  const auth = { authorization: `Bearer ${AUTH_TOKEN}` };
+  const h = {
+    emu,
+    mf,
+    logs,
+    fetch: (path, init) => mf.dispatchFetch(new URL(path, url), init),
+    async get(path = '/', headers = auth) {
+      const r = await h.fetch(path, { headers });
+      return { status: r.status, headers: r.headers, body: await r.json() };
+    },
+    async post(path = '/', headers = auth) {
+      const r = await h.fetch(path, { method: 'POST', headers });
+      return { status: r.status, headers: r.headers, body: await r.json() };
+    },
+    async scheduled(cron = '*/5 * * * *') {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ cron });
+    },
+    /** The JSON log lines the Worker wrote (waits briefly for stdio to drain). */
+    async logLines() {
+      await new Promise((r) => setTimeout(r, 100));
+      return logs.flatMap((l) => {
+        const i = l.indexOf('{');
+        if (i < 0) return [];
+        try {
+          return [JSON.parse(l.slice(i))];
+        } catch {
+          return [];
+        }
+      });
+    },
+    puts: () => emu.requestsTo({ route: 'putCredentials' }),
+    async close() {
+      await mf.dispose();
+      await emu.close();
+    },
+  };
+  return h;
+}
+
+/** `{kid, alg}` of each key, for compact assertions. */
+export const ids = (keys) => keys.map((k) => ({ kid: k.kid, alg: k.alg }));

@@ -1,0 +1,60 @@
+// Where keys come from: OIDC discovery, several sources merged into one configuration, fixtures.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, ids, ZONE, CONFIG } from './harness.mjs';
+
+const handles = [];
+after(() => Promise.all(handles.map((h) => h.close())));
+const open = async (opts) => {
+  const h = await start(opts);
+  handles.push(h);
+  return h;
+};
+
+test('OIDC_ISSUER is resolved through the discovery document', async () => {
+  const h = await open({ env: (emu) => ({ OIDC_ISSUER: emu.issuer('main'), CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG }) });
+  const r = await h.post();
+  assert.equal(r.body.targets[0].outcome, 'updated', JSON.stringify(r.body));
+  assert.deepEqual(
+    h.emu.requestsTo({ face: 'idp' }).map((q) => q.route),
+    ['.well-known/openid-configuration', 'jwks.json'],
+  );
+  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(h.emu.idp('main').keys));
+});
+
+test('SYNC_TARGETS merges two IdPs into one configuration (an IdP migration)', async () => {
+  const h = await open({
+    emulator: { idps: ['old', { name: 'new', generate: [{ alg: 'ES256' }] }] },
+    env: (emu) => ({
+      SYNC_TARGETS: JSON.stringify([
+        { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('old') }, { issuer: emu.issuer('new') }] },
+      ]),
+    }),
+  });
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.equal(t.name, 'api');
+  assert.equal(t.outcome, 'updated', JSON.stringify(r.body));
+  const expected = [...h.emu.idp('old').keys, ...h.emu.idp('new').keys];
+  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(expected));
+  assert.deepEqual(ids(h.puts()[0].body.keys), ids(expected));
+});
+
+test('a real Entra ID key set: no alg, x5c members, all sent as RS256 without x5c', async () => {
+  const h = await open({ emulator: { idps: [{ name: 'main', fixture: 'tests/fixtures/jwks/real/entra-tenant-v2-keys-no-alg.json' }] } });
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.equal(t.outcome, 'updated', JSON.stringify(r.body));
+  assert.ok(t.keys.every((k) => k.alg === 'RS256' && k.alg_inferred === true));
+  for (const k of h.puts()[0].body.keys) assert.deepEqual(Object.keys(k), ['kty', 'kid', 'alg', 'n', 'e']);
+  assert.equal(t.warnings.length, t.keys.length);
+});
+
+test('a real Keycloak set: the encryption key listed first is dropped with its reason', async () => {
+  const h = await open({ emulator: { idps: [{ name: 'main', fixture: 'tests/fixtures/jwks/real/keycloak-enc-before-sig.json' }] } });
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.equal(t.outcome, 'updated');
+  assert.equal(t.keys.length, 1);
+  assert.deepEqual(t.dropped.map((d) => d.code), ['NOT_SIG']);
+});
