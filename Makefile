@@ -1,5 +1,5 @@
 # Task runner. Every target runs the idempotent set-up first (scripts/setup.sh).
-.PHONY: setup build run test bench clean
+.PHONY: setup build run test bench deploy clean
 
 setup:
 	bash scripts/setup.sh
@@ -14,6 +14,13 @@ run:
 # The whole test suite, as CI runs it.
 test:
 	bash scripts/test.sh
+
+# All benchmarks; rewrites BENCHMARKS.md.
+bench:
+	bash scripts/bench.sh
+
+deploy: setup
+	bash scripts/wrangler.sh deploy
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

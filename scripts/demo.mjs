@@ -125,6 +125,10 @@ async function waitForWorker(ms) {
 async function main() {
   emu = await startEmulator({ idps: ['demo'] });
   const idp = emu.idp('demo');
+  // Like many real IdPs, publish keys API Shield cannot use beside the signing key: an encryption
+  // key (Keycloak) and an Ed25519 key (RFC 8037 appendix A.2); the Worker drops them with a reason.
+  idp.addKey({ ...idp.generateKey({ alg: 'RS256' }), use: 'enc', alg: 'RSA-OAEP' });
+  idp.addKey({ kty: 'OKP', crv: 'Ed25519', kid: 'ed25519-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
   const vars = {
     JWKS_URL: realIdp ? env.JWKS_URL ?? '' : emu.jwksUrl('demo'),
     OIDC_ISSUER: realIdp ? env.OIDC_ISSUER ?? '' : '',

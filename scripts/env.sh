@@ -17,6 +17,11 @@ WASM_TOOLCHAIN=""
 # Succeeds when some toolchain can build wasm32, and sets WASM_TOOLCHAIN to it.
 wasm_target_ready() {
   local libdir
+  if [ "${SETUP_WASM:-}" = debian ]; then
+    rustup toolchain list 2>/dev/null | grep -q '^debian-web' && ls "$DEBIAN_WASM_STD"/libstd-*.rlib >/dev/null 2>&1 \
+      && WASM_TOOLCHAIN="debian-web"
+    return
+  fi
   libdir=$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || libdir=""
   if [ -n "$libdir" ] && ls "$libdir"/libstd-*.rlib >/dev/null 2>&1; then
     WASM_TOOLCHAIN=""

@@ -30,11 +30,13 @@ say "Node.js $(node --version)"
 
 # 2. The wasm32 target. rustup first; where its release server is out of reach, Debian's rustc-web,
 #    with a wasm32 standard library built once from rust-web-src.
-if wasm_target_ready; then
-  say "wasm32 target ready (${RUSTUP_TOOLCHAIN:-default toolchain})"
+#    SETUP_WASM=debian forces the Debian route (to test it where rustup works).
+if [ "${SETUP_WASM:-}" != debian ] && wasm_target_ready; then
+  say "wasm32 target ready (${WASM_TOOLCHAIN:-default toolchain})"
 else
-  say "adding the wasm32 target with rustup (30 s limit)"
-  if command -v rustup >/dev/null 2>&1 && timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  [ "${SETUP_WASM:-}" = debian ] || say "adding the wasm32 target with rustup (30 s limit)"
+  if [ "${SETUP_WASM:-}" != debian ] && command -v rustup >/dev/null 2>&1 \
+    && timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
     say "wasm32 target installed with rustup"
   else
     say "rustup cannot reach its release server; using Debian's rustc-web instead"
@@ -60,6 +62,7 @@ else
     fi
     rustup toolchain list 2>/dev/null | grep -q '^debian-web' || rustup toolchain link debian-web /usr
     source scripts/env.sh
+    export SETUP_WASM
     wasm_target_ready || fail "the Debian wasm32 toolchain is installed but does not build wasm32"
     say "wasm32 target ready (debian-web)"
   fi
