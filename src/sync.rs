@@ -185,13 +185,16 @@ mod tests {
     const CONFIG: &str = "4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7";
     const BASE: &str = "https://api.example/client/v4";
     const JWKS_URL: &str = "https://idp.example/jwks";
+    const NEW_URL: &str = "https://new.example/jwks";
     const TOKEN: &str = "cf-secret-token-value";
     const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
     const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
     const X2: &str = "WKn-ZIGevcwGIyyrzFoZNBdaq9_TsqzGl96oc0CWuis";
     const Y2: &str = "y77t-RvAHRKTsSGdIYUfweuOvwrvDD-Q3Hv5J0fSKbE";
 
-    fn config(sources: Vec<Source>) -> Config {
+    /// One target fed by `urls`.
+    fn config(urls: &[&str]) -> Config {
+        let sources = urls.iter().map(|u| Source::JwksUrl((*u).into())).collect();
         Config {
             targets: vec![Target {
                 name: "default".into(),
@@ -211,6 +214,14 @@ mod tests {
         json!({"kty":"EC","kid":kid,"alg":"ES256","crv":"P-256","x":x,"y":y})
     }
 
+    fn a() -> Value {
+        ec("a", X, Y)
+    }
+
+    fn b() -> Value {
+        ec("b", X2, Y2)
+    }
+
     fn config_url() -> String {
         cloudflare::config_url(BASE, ZONE, CONFIG)
     }
@@ -219,16 +230,32 @@ mod tests {
         cloudflare::credentials_url(BASE, ZONE, CONFIG)
     }
 
-    fn live(keys: &[Value]) -> String {
-        json!({"success":true,"errors":[],"messages":[],"result":{"id":CONFIG,"credentials":{"keys":keys}}}).to_string()
+    /// A client whose IdP at [`JWKS_URL`] serves `idp` and whose configuration holds `live`.
+    fn scripted(idp: &[Value], live: &[Value]) -> FakeClient {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({ "keys": idp }).to_string(),
+        );
+        let config = json!({"success":true,"errors":[],"messages":[],"result":{"id":CONFIG,"credentials":{"keys":live}}});
+        c.json(Method::Get, &config_url(), 200, &config.to_string());
+        c
     }
 
-    fn put_ok(keys: &[Value]) -> String {
-        json!({"success":true,"errors":[],"messages":[],"keys":keys}).to_string()
+    fn put_answers(c: &FakeClient, status: u16, keys: &[Value]) {
+        let body = json!({"success":status < 300,"errors":[],"messages":[],"keys":keys});
+        c.json(Method::Put, &creds_url(), status, &body.to_string());
     }
 
-    fn body_json(body: Option<&str>) -> Value {
-        serde_json::from_str(body.unwrap()).unwrap()
+    fn put_body(c: &FakeClient) -> Value {
+        let sent = c.sent.borrow();
+        let put = sent
+            .iter()
+            .find(|r| r.method == Method::Put)
+            .expect("a PUT was sent");
+        serde_json::from_str(put.body.as_deref().unwrap()).unwrap()
     }
 
     fn run_one(c: &FakeClient, cfg: &Config, mode: Mode) -> TargetReport {
@@ -239,16 +266,10 @@ mod tests {
 
     #[test]
     fn first_sync_pushes_exactly_the_normalized_keys() {
-        let c = FakeClient::default();
-        let idp = json!({"keys":[ec("a", X, Y), {"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"}]});
-        c.json(Method::Get, JWKS_URL, 200, &idp.to_string());
-        c.json(Method::Get, &config_url(), 200, &live(&[]));
-        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-        );
+        let enc = json!({"kty":"RSA","kid":"enc","use":"enc","n":"AQAB","e":"AQAB"});
+        let c = scripted(&[a(), enc], &[]);
+        put_answers(&c, 200, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
         assert_eq!(
             t.keys,
@@ -261,12 +282,9 @@ mod tests {
         assert_eq!(t.dropped.len(), 1);
         assert_eq!(t.dropped[0].reason.code(), "NOT_SIG");
         assert_eq!(t.diff.as_ref().unwrap().added, vec!["a"]);
+        assert_eq!(put_body(&c), json!({ "keys": [a()] }));
         let sent = c.sent.borrow();
         let put = sent.iter().find(|r| r.method == Method::Put).unwrap();
-        assert_eq!(
-            body_json(put.body.as_deref()),
-            json!({"keys":[ec("a", X, Y)]})
-        );
         assert!(put
             .body
             .as_deref()
@@ -282,19 +300,8 @@ mod tests {
 
     #[test]
     fn nothing_new_means_no_put() {
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[ec("a", X, Y)]));
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-        );
+        let c = scripted(&[a()], &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Unchanged);
         assert!(c.sent_to(Method::Put).is_empty());
     }
@@ -302,15 +309,8 @@ mod tests {
     #[test]
     fn preview_and_dry_run_never_write() {
         for (mode, dry) in [(Mode::Preview, false), (Mode::Sync, true)] {
-            let c = FakeClient::default();
-            c.json(
-                Method::Get,
-                JWKS_URL,
-                200,
-                &json!({"keys":[ec("a", X, Y)]}).to_string(),
-            );
-            c.json(Method::Get, &config_url(), 200, &live(&[]));
-            let mut cfg = config(vec![Source::JwksUrl(JWKS_URL.into())]);
+            let c = scripted(&[a()], &[]);
+            let mut cfg = config(&[JWKS_URL]);
             cfg.dry_run = dry;
             let r = block_on(run(&c, &cfg, mode, 0));
             assert!(r.dry_run);
@@ -321,79 +321,68 @@ mod tests {
 
     #[test]
     fn every_failure_before_the_write_leaves_live_untouched() {
-        type Script = Box<dyn Fn(&FakeClient)>;
-        let cases: Vec<(&str, Script, Stage, &str)> = vec![
+        let idp = |status: u16, content_type: &str, body: &str| {
+            let c = FakeClient::default();
+            for _ in 0..3 {
+                c.on(
+                    Method::Get,
+                    JWKS_URL,
+                    Ok(Response {
+                        status,
+                        content_type: Some(content_type.into()),
+                        body: body.into(),
+                        ..Default::default()
+                    }),
+                );
+            }
+            c
+        };
+        let cf_403 = FakeClient::default();
+        cf_403.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({ "keys": [a()] }).to_string(),
+        );
+        cf_403.json(
+            Method::Get,
+            &config_url(),
+            403,
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
+        );
+        let cases = [
             (
                 "idp 500",
-                Box::new(|c| {
-                    for _ in 0..3 {
-                        c.json(Method::Get, JWKS_URL, 500, "boom");
-                    }
-                }),
+                idp(500, "text/plain", "boom"),
                 Stage::Fetch,
                 "JWKS_HTTP_STATUS",
             ),
             (
                 "idp html",
-                Box::new(|c| {
-                    c.on(
-                        Method::Get,
-                        JWKS_URL,
-                        Ok(Response {
-                            status: 200,
-                            content_type: Some("text/html".into()),
-                            body: b"<!doctype html><p>hi".to_vec(),
-                            ..Default::default()
-                        }),
-                    );
-                }),
+                idp(200, "text/html", "<!doctype html><p>hi"),
                 Stage::Parse,
                 "JWKS_HTML",
             ),
             (
                 "no usable keys",
-                Box::new(|c| {
-                    c.json(
-                        Method::Get,
-                        JWKS_URL,
-                        200,
-                        r#"{"keys":[{"kty":"OKP","kid":"o","crv":"Ed25519","x":"AAAA"}]}"#,
-                    );
-                }),
+                idp(
+                    200,
+                    "application/json",
+                    r#"{"keys":[{"kty":"OKP","kid":"o","crv":"Ed25519","x":"AAAA"}]}"#,
+                ),
                 Stage::Normalize,
                 "JWKS_NO_USABLE_KEYS",
             ),
             (
                 "empty keys",
-                Box::new(|c| {
-                    c.json(Method::Get, JWKS_URL, 200, r#"{"keys":[]}"#);
-                }),
+                idp(200, "application/json", r#"{"keys":[]}"#),
                 Stage::Normalize,
                 "JWKS_NO_USABLE_KEYS",
             ),
-            (
-                "cf 403",
-                Box::new(|c| {
-                    c.json(
-                        Method::Get,
-                        JWKS_URL,
-                        200,
-                        &json!({"keys":[ec("a", X, Y)]}).to_string(),
-                    );
-                    c.json(Method::Get, &config_url(), 403, r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#);
-                }),
-                Stage::Cloudflare,
-                "CF_API_STATUS",
-            ),
+            ("cf 403", cf_403, Stage::Cloudflare, "CF_API_STATUS"),
         ];
-        for (name, script, stage, code) in cases {
-            let c = FakeClient::default();
-            script(&c);
-            let t = run_one(
-                &c,
-                &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-                Mode::Sync,
-            );
+        for (name, c, stage, code) in cases {
+            let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
             assert_eq!(t.outcome, Outcome::Failed, "{name}");
             let e = t.error.unwrap();
             assert_eq!((e.stage, e.code), (stage, code), "{name}: {}", e.message);
@@ -403,18 +392,8 @@ mod tests {
 
     #[test]
     fn a_failed_source_fails_a_merged_target() {
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
-        );
-        let cfg = config(vec![
-            Source::JwksUrl(JWKS_URL.into()),
-            Source::JwksUrl("https://new.example/jwks".into()),
-        ]);
-        let t = run_one(&c, &cfg, Mode::Sync);
+        let c = scripted(&[a()], &[]);
+        let t = run_one(&c, &config(&[JWKS_URL, NEW_URL]), Mode::Sync);
         assert_eq!(
             t.error.unwrap().message,
             "fetch https://new.example/jwks: expected 2xx, got 404"
@@ -427,108 +406,54 @@ mod tests {
 
     #[test]
     fn two_sources_merge_into_one_put() {
-        let c = FakeClient::default();
+        let c = scripted(&[a()], &[a()]);
         c.json(
             Method::Get,
-            JWKS_URL,
+            NEW_URL,
             200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+            &json!({ "keys": [b()] }).to_string(),
         );
-        c.json(
-            Method::Get,
-            "https://new.example/jwks",
-            200,
-            &json!({"keys":[ec("b", X2, Y2)]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[ec("a", X, Y)]));
-        c.json(
-            Method::Put,
-            &creds_url(),
-            200,
-            &put_ok(&[ec("a", X, Y), ec("b", X2, Y2)]),
-        );
-        let cfg = config(vec![
-            Source::JwksUrl(JWKS_URL.into()),
-            Source::JwksUrl("https://new.example/jwks".into()),
-        ]);
-        let t = run_one(&c, &cfg, Mode::Sync);
+        put_answers(&c, 200, &[a(), b()]);
+        let t = run_one(&c, &config(&[JWKS_URL, NEW_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
         let d = t.diff.unwrap();
         assert_eq!(
             (d.added, d.unchanged),
             (vec!["b".to_owned()], vec!["a".to_owned()])
         );
-        let put = c
-            .sent
-            .borrow()
-            .iter()
-            .find(|r| r.method == Method::Put)
-            .cloned()
-            .unwrap();
-        assert_eq!(
-            body_json(put.body.as_deref()),
-            json!({"keys":[ec("a", X, Y), ec("b", X2, Y2)]})
-        );
+        assert_eq!(put_body(&c), json!({ "keys": [a(), b()] }));
     }
 
     #[test]
     fn a_key_cloudflare_dropped_fails_the_target() {
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[ec("a", X, Y), ec("b", X2, Y2)]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[]));
-        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-        );
+        let c = scripted(&[a(), b()], &[]);
+        put_answers(&c, 200, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Failed);
         assert_eq!(t.error.unwrap().code, "CF_VERIFY_MISMATCH");
     }
 
     #[test]
-    fn a_rejected_put_is_not_retried_and_a_429_is() {
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[]));
+    fn a_rejected_put_is_not_retried() {
+        let c = scripted(&[a()], &[]);
         c.json(
             Method::Put,
             &creds_url(),
             400,
             r#"{"success":false,"errors":[{"code":10021,"message":"bad key"}]}"#,
         );
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let want = format!(
+            "cloudflare replace credentials {}: HTTP 400; 10021: bad key",
+            creds_url()
         );
-        assert_eq!(
-            t.error.unwrap().message,
-            format!(
-                "cloudflare replace credentials {}: HTTP 400; 10021: bad key",
-                creds_url()
-            )
-        );
+        assert_eq!(t.error.unwrap().message, want);
         assert_eq!(c.sent_to(Method::Put).len(), 1);
+    }
 
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[]));
+    #[test]
+    fn a_put_answered_429_is_retried_after_its_retry_after() {
+        let c = scripted(&[a()], &[]);
         c.on(
             Method::Put,
             &creds_url(),
@@ -538,36 +463,21 @@ mod tests {
                 ..Default::default()
             }),
         );
-        c.json(Method::Put, &creds_url(), 200, &put_ok(&[ec("a", X, Y)]));
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-        );
+        put_answers(&c, 200, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated);
         assert_eq!(*c.sleeps.borrow(), vec![1000]);
     }
 
     #[test]
     fn defaulted_algs_are_warnings() {
-        let c = FakeClient::default();
         let n = "wA".to_owned() + &"A".repeat(340);
-        let rsa = json!({"kty":"RSA","kid":"r","n":n,"e":"AQAB"});
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({"keys":[rsa]}).to_string(),
-        );
-        c.json(Method::Get, &config_url(), 200, &live(&[]));
-        c.json(Method::Put, &creds_url(), 200, &json!({"success":true,"errors":[],
+        let c = scripted(&[json!({"kty":"RSA","kid":"r","n":n,"e":"AQAB"})], &[]);
+        let answer = json!({"success":true,"errors":[],
             "messages":[{"code":110003,"message":"keys[0].alg was omitted and defaulted to \"RS256\" (kid r)"}],
-            "keys":[{"kid":"r","alg":"RS256"}]}).to_string());
-        let t = run_one(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-        );
+            "keys":[{"kid":"r","alg":"RS256"}]});
+        c.json(Method::Put, &creds_url(), 200, &answer.to_string());
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
         assert_eq!(
             t.keys,
@@ -593,7 +503,7 @@ mod tests {
             Method::Get,
             JWKS_URL,
             200,
-            &json!({"keys":[ec("a", X, Y)]}).to_string(),
+            &json!({ "keys": [a()] }).to_string(),
         );
         c.json(
             Method::Get,
@@ -601,12 +511,7 @@ mod tests {
             401,
             r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
         );
-        let r = block_on(run(
-            &c,
-            &config(vec![Source::JwksUrl(JWKS_URL.into())]),
-            Mode::Sync,
-            0,
-        ));
+        let r = block_on(run(&c, &config(&[JWKS_URL]), Mode::Sync, 0));
         assert!(!r.to_json().contains(TOKEN));
         assert_eq!(r.http_status(), 502);
         assert_eq!(r.failure_summary(), "default (cloudflare)");
