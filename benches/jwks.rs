@@ -30,6 +30,7 @@ fn main() {
     // The report needs the key count of every case; print it before divan's table.
     for (name, case) in CASES.iter() {
         println!("case {name} {}", case.entries);
+        println!("bytes {name} {}", case.body.len());
     }
     divan::main();
 }
@@ -134,7 +135,10 @@ static CASES: LazyLock<BTreeMap<String, Case>> = LazyLock::new(|| {
     for n in [2, 16, 100, 1000] {
         for kty in ["RSA", "EC"] {
             let name = format!("gen-{}-{n:04}", kty.to_lowercase());
-            m.insert(name, case(generated(kty, n)).expect("generated set normalizes"));
+            m.insert(
+                name,
+                case(generated(kty, n)).expect("generated set normalizes"),
+            );
         }
     }
     // Every real fixture that is a JWKS the normalizer accepts (the NOT-JWKS and broken ones
