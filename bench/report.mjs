@@ -133,7 +133,7 @@ if (w) {
   p('Reading it: the reference always PUTs (it has no diff), ours PUTs only on a change, so "unchanged" compares our GET+GET+compare with its GET+PUT, and "changed" compares like with like (both PUT, ours also reads the live keys first and verifies the answer). A "request" here includes the Miniflare entry worker and the HTTP round trip in the same workerd process; that shared cost is what the floors measure.', '');
 
   p('## Cold start', '');
-  p(`Time from \`new Miniflare()\` (a new workerd process) to the first answered request (for ours and the reference: a full sync), median (min–max) of ${w.cold.ours.length} starts after one discarded start:`, '');
+  p(`Time from \`new Miniflare()\` (a new workerd process) to the first answered request (for ours and the reference: a full sync), median (min–max) of ${w.cold.ours.length} starts per Worker, taken round-robin after one discarded start each:`, '');
   p('| Worker | cold start, ms |', '|---|---|');
   for (const name of Object.keys(w.cold)) p(`| ${name} | ${spread(w.cold[name], (x) => x.toFixed(0))} |`);
   const coldAbove = (n) => median(w.cold[n]) - median(w.cold['floor-constant']);
@@ -222,6 +222,14 @@ if (native) {
   }
   p('');
 }
+
+p('## Method and caveats', '');
+p('- **Same conditions.** Both Workers run in the same workerd build, same compatibility date, against the same emulator (Node, in the benchmark process, so its CPU is not counted), one request at a time. The reference (`bench/workers/reference.js`) is written from the documented behaviour of the API Shield docs\' Worker, with its constants turned into bindings; it always PUTs whatever `.keys` holds.');
+p('- **What a "change" is.** Before each request of the "changed" scenario the emulator\'s stored keys are emptied, so our Worker finds a difference and PUTs every time. In "unchanged" the stored keys equal the published ones (one sync of ours first), and the measured PUT count of ours is 0.');
+p('- **CPU accounting.** workerd is one process per Miniflare instance; its utime+stime includes Miniflare\'s entry worker and the HTTP handling of each request, which is why the floors matter. The edge meters only the Worker\'s own CPU (its 10 ms Free-plan limit), so the "above the constant floor" numbers are the closer estimate of what the edge would bill; Miniflare is not the edge and a different CPU, so read absolute times as indicative only.');
+p('- **Noise.** The machine has 2 cores shared with builds of other work during the run; rounds are interleaved so the ratios within a round share conditions, and the spread (min–max over rounds) shows how much the numbers moved.');
+p('- **Native benchmarks** run the same Rust code as the Worker, natively; the same code compiled to wasm and run by V8 is slower (not measured here), and our Worker also pays for crossing the JS/wasm boundary (bodies, headers), which the native numbers do not include.');
+p('');
 
 if (headline.length) md.splice(headAt, 0, '## Headline', '', ...headline, '');
 

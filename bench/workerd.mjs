@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('../', import.meta.url));
 const out = process.argv[2] ?? 'workerd-results.json';
 const N = Number(process.env.BENCH_N ?? 200); // requests per batch
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const COLD = Number(process.env.BENCH_COLD ?? 5); // cold starts per Worker
+const COLD = Number(process.env.BENCH_COLD ?? 7); // cold starts per Worker
 const KEYS = Number(process.env.BENCH_KEYS ?? 2); // RS256 keys the IdP publishes
 const DEADLINE = Date.now() + Number(process.env.BENCH_DEADLINE_S ?? 420) * 1000; // hard bound
 const AUTH = 'bench-sync-auth-token-0123456789';
@@ -110,15 +110,19 @@ async function coldStart(name) {
 }
 
 const results = { n: N, rounds: ROUNDS, keys: KEYS, hz: HZ, cold: {}, batches: [], idle: {}, puts: {} };
-for (const name of ['ours', 'reference', 'floor-constant']) {
+const coldNames = ['ours', 'reference', 'floor-constant'];
+for (const name of coldNames) {
   results.cold[name] = [];
-  await coldStart(name); // the first start also warms the disk cache for the binary and bundle
-  for (let i = 0; i < COLD; i++) {
+  await coldStart(name); // discarded: warms the disk cache for the binary and bundle
+}
+for (let i = 0; i < COLD; i++) {
+  // Round-robin, so a busy moment on the machine does not land on one Worker's starts only.
+  for (const name of coldNames) {
     checkTime('cold start');
     results.cold[name].push(await coldStart(name));
   }
-  console.error(`cold ${name}: ${results.cold[name].map((x) => x.toFixed(0)).join(' ')} ms`);
 }
+for (const name of coldNames) console.error(`cold ${name}: ${results.cold[name].map((x) => x.toFixed(0)).join(' ')} ms`);
 
 // ---- warm: one workerd per Worker, kept for all rounds ----
 const live = {};
