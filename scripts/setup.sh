@@ -53,7 +53,9 @@ else
       (
         cd "$tmp" && /usr/bin/cargo new --lib stdbuild -q && cd stdbuild
         printf '[lib]\ncrate-type = ["cdylib"]\n' >>Cargo.toml
-        RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Cembed-bitcode=yes -Zforce-unstable-if-unmarked" \
+        # Debian's cargo and rustc, not rustup's proxies that come first on PATH.
+        PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+          RUSTFLAGS="-Cembed-bitcode=yes -Zforce-unstable-if-unmarked" \
           /usr/bin/cargo build -q --release --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort
         $SUDO mkdir -p "$DEBIAN_WASM_STD"
         $SUDO cp target/wasm32-unknown-unknown/release/deps/*.rlib "$DEBIAN_WASM_STD/"
