@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET_GZIP_BYTES=${BUDGET_GZIP_BYTES:-$(cat size-budget.txt)}
-wasm=$(ls build/*.wasm build/**/*.wasm 2>/dev/null | head -n 1)
+wasm=$(find build -maxdepth 1 -name '*.wasm' | head -n 1)
 [ -n "$wasm" ] || { echo "size budget: no .wasm under build/; run the build first" >&2; exit 1; }
 gz() { gzip -9 -c "$1" | wc -c; }
 total=$(( $(gz "$wasm") + $(gz build/index.js) ))
