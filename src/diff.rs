@@ -1,5 +1,7 @@
 //! What a push would change: the live keys against the desired ones.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
 use crate::cloudflare::LiveKeys;
@@ -23,25 +25,36 @@ pub struct Diff {
 
 /// Compares `live` with `desired`. Returns the diff and whether a push is needed: false only when
 /// the canonical forms are equal and every live key could be compared.
+///
+/// Identities are looked up in ordered maps, so the cost grows as n log n with the key count
+/// (`MAX_KEYS` may be up to 256), not n².
 pub fn diff(live: &LiveKeys, desired: &[PublicJwk]) -> (Diff, bool) {
+    let live_ids: BTreeSet<(&str, &str)> = live
+        .ids
+        .iter()
+        .map(|(kid, alg)| (kid.as_str(), alg.as_str()))
+        .collect();
+    let live_keys: BTreeMap<(&str, &str), &PublicJwk> = live
+        .keys
+        .iter()
+        .map(|k| ((k.kid(), k.alg().as_str()), k))
+        .collect();
+    let desired_ids: BTreeSet<(&str, &str)> = desired
+        .iter()
+        .map(|k| (k.kid(), k.alg().as_str()))
+        .collect();
     let mut d = Diff::default();
     for k in desired {
-        let same_id = live
-            .ids
-            .iter()
-            .any(|(kid, alg)| kid == k.kid() && alg == k.alg().as_str());
-        let list = match (same_id, live.keys.contains(k)) {
-            (_, true) => &mut d.unchanged,
-            (true, false) => &mut d.changed,
-            (false, false) => &mut d.added,
+        let id = (k.kid(), k.alg().as_str());
+        let list = match live_keys.get(&id) {
+            Some(live_key) if live_key.same_key(k) => &mut d.unchanged,
+            _ if live_ids.contains(&id) => &mut d.changed,
+            _ => &mut d.added,
         };
         list.push(k.kid().to_owned());
     }
     for (kid, alg) in &live.ids {
-        if !desired
-            .iter()
-            .any(|k| k.kid() == kid && k.alg().as_str() == alg)
-        {
+        if !desired_ids.contains(&(kid.as_str(), alg.as_str())) {
             d.removed.push(kid.clone());
         }
     }
@@ -131,6 +144,30 @@ mod tests {
             Diff {
                 unchanged: vec!["a".into()],
                 removed: vec!["h".into()],
+                ..Diff::default()
+            }
+        );
+    }
+
+    #[test]
+    fn an_inferred_alg_matches_the_same_key_stored_with_it() {
+        let inferred = decode_key(
+            &json!({"kty":"EC","kid":"a","crv":"P-256","x":X,"y":Y}),
+            Alg::RS256,
+        )
+        .unwrap();
+        let stored = decode_key(
+            &json!({"kty":"EC","kid":"a","alg":"ES256","crv":"P-256","x":X,"y":Y}),
+            Alg::RS256,
+        )
+        .unwrap();
+        assert!(inferred.alg_inferred() && !stored.alg_inferred());
+        let (d, needed) = diff(&live(vec![stored]), &[inferred]);
+        assert!(!needed);
+        assert_eq!(
+            d,
+            Diff {
+                unchanged: vec!["a".into()],
                 ..Diff::default()
             }
         );

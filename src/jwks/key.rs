@@ -58,6 +58,12 @@ impl PublicJwk {
         &self.kid
     }
 
+    /// True when both are the same key: same `kid`, effective `alg` and key material. Whether
+    /// `alg` was inferred does not count (Cloudflare stores and returns the effective alg).
+    pub fn same_key(&self, other: &PublicJwk) -> bool {
+        self.kid == other.kid && self.alg == other.alg && self.material == other.material
+    }
+
     /// The effective algorithm: the published `alg`, or the inferred one (see [`Self::alg_inferred`]).
     pub fn alg(&self) -> Alg {
         self.alg

@@ -48,6 +48,10 @@ test('a real Entra ID key set: no alg, x5c members, all sent as RS256 without x5
   assert.ok(t.keys.every((k) => k.alg === 'RS256' && k.alg_inferred === true));
   for (const k of h.puts()[0].body.keys) assert.deepEqual(Object.keys(k), ['kty', 'kid', 'alg', 'n', 'e']);
   assert.equal(t.warnings.length, t.keys.length);
+  // Cloudflare stores the effective alg: the next run sees the same keys, not a change.
+  const again = (await h.post()).body.targets[0];
+  assert.equal(again.outcome, 'unchanged');
+  assert.deepEqual(again.diff, { added: [], removed: [], unchanged: t.keys.map((k) => k.kid) });
 });
 
 test('a real Keycloak set: the encryption key listed first is dropped with its reason', async () => {
