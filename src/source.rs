@@ -172,11 +172,15 @@ pub fn discovery_url(issuer: &str) -> String {
     )
 }
 
-/// Fetches one source and extracts its candidate keys.
+/// Fetches one source and extracts its candidate keys. `warnings` receives what deserves a look
+/// but does not stop the sync.
 ///
 /// An issuer is resolved through its discovery document to `jwks_uri`. A JWKS URL that turns out
 /// to serve a discovery document is followed to its `jwks_uri` once (B23). The `jwks_uri` must be
-/// an allowed URL, like any configured one.
+/// an allowed URL, like any configured one. A discovery document whose `issuer` differs from the
+/// configured one is a warning, not an error: OpenID Connect Discovery 1.0 §4.3 requires them to
+/// be identical, but Entra ID's multi-tenant documents publish a template
+/// (`https://login.microsoftonline.com/{tenantid}/v2.0`).
 ///
 /// # Errors
 /// Stage `fetch` for transport, status and redirect failures; `parse`/`normalize` from the
@@ -186,6 +190,7 @@ pub async fn extract_source<C: Client>(
     source: &Source,
     opts: &Options,
     policy: &RetryPolicy,
+    warnings: &mut Vec<String>,
 ) -> Result<Extracted, Error> {
     let jwks_url = match source {
         Source::JwksUrl(url) => {
@@ -202,6 +207,13 @@ pub async fn extract_source<C: Client>(
             let doc = get_document(client, &discovery_url(issuer), policy).await?;
             let discovery =
                 jwks::parse_discovery(&doc.body, doc.content_type.as_deref(), &doc.url)?;
+            match discovery.issuer.as_deref() {
+                Some(named) if named != issuer => warnings.push(format!(
+                    "{}: the discovery document names issuer {named:?}, not the configured {issuer:?}",
+                    doc.url
+                )),
+                _ => {}
+            }
             checked_jwks_uri(&doc.url, &discovery.jwks_uri)?
         }
     };
@@ -238,6 +250,20 @@ mod tests {
             location: Some(to.into()),
             ..Default::default()
         })
+    }
+
+    /// Extracts `src` with default options; returns the result and the warnings.
+    fn extract(c: &FakeClient, src: &Source) -> (Result<Extracted, Error>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let policy = RetryPolicy::default();
+        let r = block_on(extract_source(
+            c,
+            src,
+            &Options::default(),
+            &policy,
+            &mut warnings,
+        ));
+        (r, warnings)
     }
 
     fn kids(e: &Extracted) -> Vec<String> {
@@ -368,14 +394,31 @@ mod tests {
         );
         c.json(Method::Get, "https://idp.example/tenant/keys", 200, JWKS);
         let src = Source::Issuer("https://idp.example/tenant/".into());
-        let e = block_on(extract_source(
-            &c,
-            &src,
-            &Options::default(),
-            &RetryPolicy::default(),
-        ))
-        .unwrap();
+        let (e, warnings) = extract(&c, &src);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let e = e.unwrap();
         assert_eq!(kids(&e), vec!["e1"]);
+    }
+
+    #[test]
+    fn a_different_issuer_in_discovery_is_a_warning() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            "https://login.example/common/v2.0/.well-known/openid-configuration",
+            200,
+            r#"{"issuer":"https://login.example/{tenantid}/v2.0","jwks_uri":"https://login.example/keys"}"#,
+        );
+        c.json(Method::Get, "https://login.example/keys", 200, JWKS);
+        let (r, warnings) = extract(
+            &c,
+            &Source::Issuer("https://login.example/common/v2.0".into()),
+        );
+        assert_eq!(kids(&r.unwrap()), vec!["e1"]);
+        assert_eq!(
+            warnings,
+            vec!["https://login.example/common/v2.0/.well-known/openid-configuration: the discovery document names issuer \"https://login.example/{tenantid}/v2.0\", not the configured \"https://login.example/common/v2.0\""]
+        );
     }
 
     #[test]
@@ -394,13 +437,7 @@ mod tests {
             r#"{"issuer":"x","jwks_uri":"https://idp.example/jwks"}"#,
         );
         let src = Source::JwksUrl("https://idp.example/jwks".into());
-        let e = block_on(extract_source(
-            &c,
-            &src,
-            &Options::default(),
-            &RetryPolicy::default(),
-        ))
-        .unwrap_err();
+        let e = extract(&c, &src).0.unwrap_err();
         assert_eq!(e.stage(), Stage::Parse);
         assert_eq!(e.code(), "JWKS_DISCOVERY_DOCUMENT");
         assert_eq!(c.sent.borrow().len(), 2);
@@ -416,13 +453,7 @@ mod tests {
             r#"{"issuer":"https://idp.example","jwks_uri":"http://idp.example/keys"}"#,
         );
         let src = Source::Issuer("https://idp.example".into());
-        let e = block_on(extract_source(
-            &c,
-            &src,
-            &Options::default(),
-            &RetryPolicy::default(),
-        ))
-        .unwrap_err();
+        let e = extract(&c, &src).0.unwrap_err();
         assert_eq!(e.stage(), Stage::Fetch);
         assert_eq!(e.code(), "JWKS_REDIRECT");
         assert_eq!(c.sent.borrow().len(), 1);

@@ -88,7 +88,7 @@ async fn sync_target<C: Client>(
     // Every source must succeed: a partial set could lock users out.
     let mut extracted = Vec::with_capacity(target.sources.len());
     for source in &target.sources {
-        extracted.push(extract_source(client, source, opts, policy).await?);
+        extracted.push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
     }
     let set = jwks::select(extracted, opts)?;
     report.keys = set.keys.iter().map(KeyId::from).collect();
