@@ -138,18 +138,19 @@ fn load_config(env: &Env) -> Result<Config, crate::config::ConfigError> {
     Config::from_lookup(|name| lookup(env, name))
 }
 
-/// A var or secret as a string. A `[vars]` value written as a TOML table or array (for example
-/// `SYNC_TARGETS`) arrives as an object and is turned back into JSON text.
+/// A var or secret as a string, in one lookup (vars and secrets are both plain string bindings;
+/// `env.var`/`env.secret` would build an error for every unset optional setting). A `[vars]` value
+/// written as a TOML table or array (for example `SYNC_TARGETS`) arrives as an object and is turned
+/// back into JSON text.
 fn lookup(env: &Env, name: &str) -> Option<String> {
-    if let Ok(v) = env.var(name) {
-        return Some(v.to_string());
+    let value = worker::js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    if let Some(s) = value.as_string() {
+        return Some(s);
     }
-    if let Ok(s) = env.secret(name) {
-        return Some(s.to_string());
+    if value.is_undefined() || value.is_null() {
+        return None;
     }
-    env.object_var::<serde_json::Value>(name)
-        .ok()
-        .map(|v| v.to_string())
+    worker::js_sys::JSON::stringify(&value).ok().map(String::from)
 }
 
 fn now_unix_s() -> i64 {

@@ -22,23 +22,27 @@ test('OIDC_ISSUER is resolved through the discovery document', async () => {
   assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(h.emu.idp('main').keys));
 });
 
-test('SYNC_TARGETS merges two IdPs into one configuration (an IdP migration)', async () => {
-  const h = await open({
-    emulator: { idps: ['old', { name: 'new', generate: [{ alg: 'ES256' }] }] },
-    env: (emu) => ({
-      SYNC_TARGETS: JSON.stringify([
-        { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('old') }, { issuer: emu.issuer('new') }] },
-      ]),
-    }),
+// SYNC_TARGETS as a JSON string, and as a TOML array of tables (which reaches the Worker as an object).
+for (const form of ['JSON text', 'TOML array']) {
+  test(`SYNC_TARGETS (${form}) merges two IdPs into one configuration (an IdP migration)`, async () => {
+    const h = await open({
+      emulator: { idps: ['old', { name: 'new', generate: [{ alg: 'ES256' }] }] },
+      env: (emu) => {
+        const targets = [
+          { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('old') }, { issuer: emu.issuer('new') }] },
+        ];
+        return { SYNC_TARGETS: form === 'JSON text' ? JSON.stringify(targets) : targets };
+      },
+    });
+    const r = await h.post();
+    const [t] = r.body.targets;
+    assert.equal(t.name, 'api');
+    assert.equal(t.outcome, 'updated', JSON.stringify(r.body));
+    const expected = [...h.emu.idp('old').keys, ...h.emu.idp('new').keys];
+    assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(expected));
+    assert.deepEqual(ids(h.puts()[0].body.keys), ids(expected));
   });
-  const r = await h.post();
-  const [t] = r.body.targets;
-  assert.equal(t.name, 'api');
-  assert.equal(t.outcome, 'updated', JSON.stringify(r.body));
-  const expected = [...h.emu.idp('old').keys, ...h.emu.idp('new').keys];
-  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(expected));
-  assert.deepEqual(ids(h.puts()[0].body.keys), ids(expected));
-});
+}
 
 test('a real Entra ID key set: no alg, x5c members, all sent as RS256 without x5c', async () => {
   const h = await open({ emulator: { idps: [{ name: 'main', fixture: 'tests/fixtures/jwks/real/entra-tenant-v2-keys-no-alg.json' }] } });
