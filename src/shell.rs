@@ -150,7 +150,9 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
     if value.is_undefined() || value.is_null() {
         return None;
     }
-    worker::js_sys::JSON::stringify(&value).ok().map(String::from)
+    worker::js_sys::JSON::stringify(&value)
+        .ok()
+        .map(String::from)
 }
 
 fn now_unix_s() -> i64 {
