@@ -73,7 +73,7 @@ function show(res) {
     for (const p of body.error?.problems ?? []) console.log(red(`  - ${p}`));
     return;
   }
-  console.log(dim(`HTTP ${res.status}, dry_run ${body.dry_run}`));
+  console.log(dim(`${res.status === 'cron' ? '' : `HTTP ${res.status}, `}dry_run ${body.dry_run}`));
   for (const t of body.targets) {
     const colour = t.outcome === 'failed' ? red : green;
     console.log(`target ${bold(t.name)} (zone ${t.zone_id}, config ${t.config_id}): ${colour(t.outcome)}`);
@@ -104,9 +104,20 @@ function live() {
   return emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID).map((k) => `${k.kid} ${k.alg}`);
 }
 
+/** Runs the cron trigger, then shows what it decided: its JSON log line in wrangler's output. */
 async function cronTick() {
+  const seen = readFileSync(wranglerLog, 'utf8').length;
   const r = await fetch(`${workerUrl}/__scheduled?cron=${encodeURIComponent('*/5 * * * *')}`);
   console.log(dim(`GET /__scheduled → HTTP ${r.status} ${(await r.text()).trim()}`));
+  let line;
+  for (let i = 0; i < 20 && !line; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    line = readFileSync(wranglerLog, 'utf8').slice(seen).split('\n').find((l) => l.includes('"trigger":"cron"'));
+  }
+  if (!line) return console.log(dim('(no cron log line seen in wrangler\'s output)'));
+  const { event, trigger, dry_run, ...target } = JSON.parse(line.slice(line.indexOf('{')));
+  console.log(dim(`the cron run logged (${event}, ${trigger}):`));
+  show({ status: 'cron', body: { dry_run, targets: [target] } });
 }
 
 async function waitForWorker(ms) {
@@ -183,7 +194,7 @@ async function main() {
   step(4, 'The IdP rotates: it publishes a new key; the next cron tick pushes the new set');
   const [old] = idp.keys;
   const added = idp.rotate({ alg: 'ES256' });
-  console.log(`IdP now publishes: ${idp.keys.map((k) => `${k.kid} ${k.alg}`).join(', ')}`);
+  console.log(`IdP now publishes: ${idp.keys.map((k) => `${k.kid} ${k.alg ?? k.kty}`).join(', ')}`);
   await cronTick();
   console.log(`live in the emulated Cloudflare: ${live().join(', ')}`);
 

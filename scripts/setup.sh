@@ -19,7 +19,7 @@ need npm "install npm (it ships with Node.js)"
 # 1. Node dependencies, exactly as locked.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing Node dependencies (npm ci)"
-  npm ci --no-audit --no-fund || fail "npm ci failed: is the npm registry reachable?"
+  npm ci --no-audit --no-fund --loglevel=error || fail "npm ci failed: is the npm registry reachable?"
 else
   say "Node dependencies up to date"
 fi

@@ -212,7 +212,9 @@ impl Config {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
             Some(other) => {
-                problems.push(format!("DRY_RUN must be true or false, got {other:?}"));
+                problems.push(format!(
+                    "DRY_RUN must be true, false, 1 or 0, got {other:?}"
+                ));
                 false
             }
         };
@@ -270,8 +272,10 @@ impl Config {
 
 fn single_target(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Vec<Target> {
     let source = match (get("JWKS_URL"), get("OIDC_ISSUER")) {
-        (Some(_), Some(_)) => {
+        (Some(url), Some(issuer)) => {
             problems.push("JWKS_URL and OIDC_ISSUER are both set; set exactly one".to_owned());
+            check_url("JWKS_URL", &url, problems);
+            check_url("OIDC_ISSUER", &issuer, problems);
             None
         }
         (Some(url), None) => {
@@ -543,7 +547,7 @@ mod tests {
                 "CF_ZONE_ID must be 32 hexadecimal characters, got \"not-a-zone\"",
                 "CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got \"1234\"",
                 "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`",
-                "DRY_RUN must be true or false, got \"maybe\"",
+                "DRY_RUN must be true, false, 1 or 0, got \"maybe\"",
                 "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
                 "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES256\"",
@@ -567,7 +571,7 @@ mod tests {
     #[test]
     fn both_single_sources_are_refused() {
         let p = problems(&[
-            ("JWKS_URL", "https://a.example/jwks"),
+            ("JWKS_URL", "http://a.example/jwks"),
             ("OIDC_ISSUER", "https://a.example"),
             ("CF_ZONE_ID", ZONE),
             ("CF_TOKEN_CONFIG_ID", CONFIG),
@@ -575,7 +579,10 @@ mod tests {
         ]);
         assert_eq!(
             p,
-            vec!["JWKS_URL and OIDC_ISSUER are both set; set exactly one"]
+            vec![
+                "JWKS_URL and OIDC_ISSUER are both set; set exactly one",
+                "JWKS_URL must be an https URL (http only for localhost), got \"http://a.example/jwks\""
+            ]
         );
     }
 

@@ -29,7 +29,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     let url = req.url()?;
-    let (status, body, extra) = match route(req.method().as_ref(), url.path(), url.query()) {
+    let (status, body, extra): Reply = match route(req.method().as_ref(), url.path(), url.query()) {
         Route::Health => (200, r#"{"status":"ok"}"#.to_owned(), None),
         Route::NotFound => (
             404,
@@ -44,8 +44,7 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
             ),
             Some(("allow", allow.to_owned())),
         ),
-        Route::BadRequest(msg) => (400, report::error_json("BAD_REQUEST", &msg), None),
-        r @ (Route::Preview | Route::Sync { .. }) => {
+        r @ Route::Run { .. } => {
             let expected = lookup(&env, "SYNC_AUTH_TOKEN").map(Secret::new);
             match auth::check(req.headers().get("authorization")?.as_deref(), expected.as_ref()) {
                 Access::Disabled => (
@@ -63,23 +62,7 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
                     report::error_json("UNAUTHORIZED", "the bearer token does not match SYNC_AUTH_TOKEN"),
                     Some(("www-authenticate", r#"Bearer realm="jwks-sync", error="invalid_token""#.to_owned())),
                 ),
-                Access::Allowed => {
-                    let mode = match r {
-                        Route::Sync { dry_run: false } => Mode::Sync,
-                        _ => Mode::Preview,
-                    };
-                    match load_config(&env) {
-                        Ok(config) => {
-                            let report = sync::run(&WorkerClient, &config, mode, now_unix_s()).await;
-                            log_report(&report, "http");
-                            (report.http_status(), report.to_json(), None)
-                        }
-                        Err(e) => {
-                            console_error!("{}", report::config_error_log(&e, "http"));
-                            (500, report::config_error_json(&e, mode == Mode::Preview), None)
-                        }
-                    }
-                }
+                Access::Allowed => run(&r, &env).await,
             }
         }
     };
@@ -92,6 +75,36 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     Ok(worker::Response::ok(body)?
         .with_status(status)
         .with_headers(headers))
+}
+
+/// An answer: status, JSON body, and one extra header.
+type Reply = (u16, String, Option<(&'static str, String)>);
+
+/// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then the sync
+/// or preview runs.
+async fn run(route: &Route, env: &Env) -> Reply {
+    if let Route::Run {
+        dry_run: Err(msg), ..
+    } = route
+    {
+        return (400, report::error_json("BAD_REQUEST", msg), None);
+    }
+    match load_config(env) {
+        Ok(config) => {
+            let mode = if route.writes() {
+                Mode::Sync
+            } else {
+                Mode::Preview
+            };
+            let report = sync::run(&WorkerClient, &config, mode, now_unix_s()).await;
+            log_report(&report, "http");
+            (report.http_status(), report.to_json(), None)
+        }
+        Err(e) => {
+            console_error!("{}", report::config_error_log(&e, "http"));
+            (500, report::config_error_json(&e, !route.writes()), None)
+        }
+    }
 }
 
 /// The cron trigger. Written by hand instead of with `#[event(scheduled)]`, whose glue always

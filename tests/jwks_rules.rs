@@ -1140,7 +1140,7 @@ mod shape {
     #[test]
     fn messages_for_each_shape_are_pinned() {
         let cases: [(&[u8], &str); 6] = [
-            (b"", "parse https://idp.example/jwks: body is empty; body is empty; content-type application/json"),
+            (b"", "parse https://idp.example/jwks: body is empty; content-type application/json"),
             (br#""not_object""#, "parse https://idp.example/jwks: top level is not a JSON object; found a JSON string; content-type application/json, starts \"not_object\""),
             (br#"{"a":"-----BEGIN CERTIFICATE-----x"}"#, "parse https://idp.example/jwks: body is a map of PEM certificates keyed by kid, not a JWKS; 1 certificates, kids \"a\"; use the provider's JWKS endpoint instead"),
             (br#"{"realm":"m","public_key":"MII","token-service":"https://kc/realms/m/protocol/openid-connect"}"#, "parse https://idp.example/jwks: body is a keycloak realm document, not a JWKS; the realm's JWKS is at \"https://kc/realms/m/protocol/openid-connect/certs\""),
@@ -1252,7 +1252,7 @@ mod shape {
         assert_eq!(e.code(), "JWKS_NO_KEY_ARRAY");
         assert!(
             e.to_string()
-                .ends_with("; \"/keys/0\" is a object, not an array"),
+                .ends_with("; \"/keys/0\" is a JSON object, not an array"),
             "{e}"
         );
     }

@@ -137,7 +137,13 @@ fn parse_json(
     };
     let ct = describe_ct(content_type);
     if text.is_empty() {
-        return Err(JwksError::new(empty, url, format!("body is empty; {ct}")));
+        // EMPTY_BODY says "body is empty" already; DISCOVERY_INVALID does not.
+        let detail = if discovery {
+            format!("body is empty; {ct}")
+        } else {
+            ct
+        };
+        return Err(JwksError::new(empty, url, detail));
     }
     let is_html_ct = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("html"));
     if text.first() == Some(&b'<') {
@@ -185,7 +191,7 @@ fn classify_object(m: &Map<String, Value>, url: &str, pointer: &str) -> JwksErro
             _ => JwksError::new(
                 ErrorKind::DiscoveryInvalid,
                 url,
-                format!("jwks_uri is a {}, not a URL string", type_name(uri)),
+                format!("jwks_uri is a JSON {}, not a URL string", type_name(uri)),
             ),
         };
     }
@@ -252,7 +258,7 @@ pub(crate) fn extract(
                 ErrorKind::NoKeyArray,
                 url,
                 format!(
-                    "\"{}\" is a {}, not an array",
+                    "\"{}\" is a JSON {}, not an array",
                     clip(pointer),
                     type_name(other)
                 ),
@@ -339,7 +345,7 @@ pub(crate) fn parse_discovery(
         Some(Value::String(_)) => return Err(invalid("jwks_uri is empty".to_owned())),
         Some(other) => {
             return Err(invalid(format!(
-                "jwks_uri is a {}, not a URL string",
+                "jwks_uri is a JSON {}, not a URL string",
                 type_name(&other)
             )))
         }

@@ -53,12 +53,23 @@ test('other methods get 405 with Allow; other paths 404; errors are JSON', async
   assert.equal((await r.json()).error.code, 'NOT_FOUND');
 });
 
-test('a mistyped dry_run is refused rather than taken as a write', async () => {
+test('a mistyped or repeated dry_run is refused rather than taken as a write', async () => {
   h.emu.clearRequests();
-  const r = await h.post('/?dry_run=yes');
-  assert.equal(r.status, 400);
-  assert.equal(r.body.error.code, 'BAD_REQUEST');
+  for (const [send, query, message] of [
+    [h.post, '?dry_run=yes', 'dry_run must be true, false, 1 or 0, got "yes"'],
+    [h.get, '?dry_run=maybe', 'dry_run must be true, false, 1 or 0, got "maybe"'],
+    [h.post, '?dry_run=true&dry_run=false', 'dry_run is given more than once'],
+  ]) {
+    const r = await send(`/${query}`);
+    assert.equal(r.status, 400, query);
+    assert.deepEqual(r.body, { error: { code: 'BAD_REQUEST', message } });
+  }
   assert.equal(h.emu.requests.length, 0);
+});
+
+test('authentication comes before the query is looked at', async () => {
+  const r = await h.post('/?dry_run=maybe', {});
+  assert.equal(r.status, 401);
 });
 
 test('no secret reaches a response body or a log line', async () => {
