@@ -20,10 +20,15 @@ pub enum Access {
 
 /// Checks an `Authorization` header value against the configured token.
 ///
-/// The scheme is matched case-insensitively (RFC 9110 §11.1); the token is compared in constant
-/// time (`subtle`), so response timing does not reveal how much of a guess was right.
+/// The scheme is matched case-insensitively (RFC 9110 §11.1). The token is compared in constant
+/// time (`subtle`), over the configured token's length whatever the length of the guess, so
+/// response timing reveals neither how much of a guess was right nor the token's length. The
+/// configured token is trimmed like every setting; blank means unset.
 pub fn check(authorization: Option<&str>, expected: Option<&Secret>) -> Access {
-    let Some(expected) = expected.filter(|s| !s.expose().is_empty()) else {
+    let Some(expected) = expected
+        .map(|s| s.expose().trim())
+        .filter(|s| !s.is_empty())
+    else {
         return Access::Disabled;
     };
     let token = authorization.and_then(|h| {
@@ -32,8 +37,16 @@ pub fn check(authorization: Option<&str>, expected: Option<&Secret>) -> Access {
     });
     match token {
         None | Some("") => Access::Missing,
-        Some(t) if bool::from(t.as_bytes().ct_eq(expected.expose().as_bytes())) => Access::Allowed,
-        Some(_) => Access::Wrong,
+        Some(t) => {
+            let same_len = t.len() == expected.len();
+            // A guess of another length is compared with the token itself, so the work is the same.
+            let guess = if same_len { t } else { expected };
+            if bool::from(guess.as_bytes().ct_eq(expected.as_bytes())) && same_len {
+                Access::Allowed
+            } else {
+                Access::Wrong
+            }
+        }
     }
 }
 
@@ -55,6 +68,15 @@ mod tests {
         assert_eq!(
             check(Some("Bearer "), Some(&Secret::new(String::new()))),
             Access::Disabled
+        );
+        assert_eq!(
+            check(Some("Bearer x"), Some(&Secret::new(" \n".into()))),
+            Access::Disabled
+        );
+        // A secret saved with a trailing newline still matches.
+        assert_eq!(
+            check(Some("Bearer s3cret"), Some(&Secret::new("s3cret\n".into()))),
+            Access::Allowed
         );
     }
 }

@@ -73,10 +73,11 @@ pub enum TransportError {
         /// The limit that was exceeded, in milliseconds.
         after_ms: u64,
     },
-    /// The answer announced a body over the caller's limit (`content-length`), so it was not read.
+    /// The body is over the caller's limit: announced by `content-length`, or found while reading
+    /// it; reading stopped there.
     TooLarge {
-        /// The announced size, in bytes.
-        bytes: u64,
+        /// The limit, in bytes.
+        limit_bytes: usize,
     },
     /// A network or runtime error, as the runtime worded it.
     Network(String),
@@ -86,8 +87,8 @@ impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportError::Timeout { after_ms } => write!(f, "timed out after {after_ms} ms"),
-            TransportError::TooLarge { bytes } => {
-                write!(f, "body of {bytes} bytes is over the limit")
+            TransportError::TooLarge { limit_bytes } => {
+                write!(f, "body is over the limit of {limit_bytes} bytes")
             }
             TransportError::Network(d) => write!(f, "network error: {d}"),
         }
@@ -99,7 +100,8 @@ impl fmt::Display for TransportError {
 /// Futures need not be `Send`: a Worker isolate runs one thread.
 #[allow(async_fn_in_trait)]
 pub trait Client {
-    /// Sends one request and reads the whole answer. `max_body_bytes` bounds what is read.
+    /// Sends one request and reads the whole answer. `max_body_bytes` bounds what is read: a longer
+    /// body is [`TransportError::TooLarge`], and is not read past the limit.
     async fn send(&self, req: &Request, max_body_bytes: usize) -> Result<Response, TransportError>;
     /// Waits `ms` milliseconds (wall clock; it costs no CPU time in a Worker).
     async fn sleep(&self, ms: u64);

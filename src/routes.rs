@@ -49,8 +49,8 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
 }
 
 /// Reads `dry_run` from a query string: `true`/`1`, `false`/`0`, or no value (true); absent means
-/// false. Given twice, or with another value, it is refused: a mistyped preview must not write.
-/// Other parameters are ignored.
+/// false. Given twice, with another value, or beside any other parameter (`dryrun=true` is a
+/// typo, not a sync), the query is refused: a mistyped preview must not write.
 fn dry_run(query: Option<&str>) -> Result<bool, String> {
     let mut value = None;
     for pair in query
@@ -60,7 +60,10 @@ fn dry_run(query: Option<&str>) -> Result<bool, String> {
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
         if k != "dry_run" {
-            continue;
+            let name: String = k.chars().take(64).collect();
+            return Err(format!(
+                "unknown query parameter {name:?}; the only one is dry_run"
+            ));
         }
         if value.is_some() {
             return Err("dry_run is given more than once".to_owned());
@@ -112,7 +115,24 @@ mod tests {
             ),
             ("POST", "/", None, run(true, Ok(false))),
             ("POST", "/", Some("dry_run=true"), run(true, Ok(true))),
-            ("POST", "/", Some("x=1&dry_run=1"), run(true, Ok(true))),
+            (
+                "POST",
+                "/",
+                Some("x=1&dry_run=1"),
+                run(
+                    true,
+                    Err("unknown query parameter \"x\"; the only one is dry_run"),
+                ),
+            ),
+            (
+                "POST",
+                "/",
+                Some("dryrun=true"),
+                run(
+                    true,
+                    Err("unknown query parameter \"dryrun\"; the only one is dry_run"),
+                ),
+            ),
             ("POST", "/", Some("dry_run"), run(true, Ok(true))),
             ("POST", "/", Some("dry_run=0"), run(true, Ok(false))),
             (
@@ -149,6 +169,7 @@ mod tests {
             Some("dry_run=true"),
             Some("dry_run=maybe"),
             Some("dry_run=false&dry_run=true"),
+            Some("DRY_RUN=1"),
         ] {
             assert!(!route("POST", "/", q).writes(), "{q:?}");
         }

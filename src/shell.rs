@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
     console_error, console_log, event, AbortController, CacheMode, Context, Date, Delay, Env,
@@ -210,9 +211,12 @@ impl Client for WorkerClient {
                 .map_err(net)?;
             let h = resp.headers();
             let header = |name: &str| h.get(name).ok().flatten();
-            if let Some(len) = header("content-length").and_then(|l| l.parse::<u64>().ok()) {
-                if len > max_body_bytes as u64 {
-                    return Err(TransportError::TooLarge { bytes: len });
+            let too_large = TransportError::TooLarge {
+                limit_bytes: max_body_bytes,
+            };
+            if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+                if len > max_body_bytes {
+                    return Err(too_large);
                 }
             }
             let (content_type, location, retry_after) = (
@@ -220,7 +224,18 @@ impl Client for WorkerClient {
                 header("location"),
                 header("retry-after"),
             );
-            let body = resp.bytes().await.map_err(net)?;
+            // Read chunk by chunk up to the limit: content-length may be absent (chunked) or
+            // describe a compressed body. No stream means no body (e.g. 204).
+            let mut body = Vec::new();
+            if let Ok(mut stream) = resp.stream() {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(net)?;
+                    if body.len() + chunk.len() > max_body_bytes {
+                        return Err(too_large);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
             Ok(http::Response {
                 status: resp.status_code(),
                 content_type,

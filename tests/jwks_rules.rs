@@ -1138,6 +1138,17 @@ mod shape {
     );
 
     #[test]
+    fn a_broken_body_that_names_a_secret_is_not_quoted() {
+        // Not valid JSON (trailing comma), so the private-key refusal never sees it.
+        let body = br#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"},]}"#;
+        let e = err(body, Some("application/json"));
+        assert_eq!(e.code(), "JWKS_NOT_JSON");
+        let text = e.to_string();
+        assert!(text.ends_with("; content-type application/json, first bytes withheld: the body names a private key member"), "{text}");
+        assert!(!text.contains("c2Vj"), "{text}");
+    }
+
+    #[test]
     fn messages_for_each_shape_are_pinned() {
         let cases: [(&[u8], &str); 6] = [
             (b"", "parse https://idp.example/jwks: body is empty; content-type application/json"),
@@ -1357,6 +1368,18 @@ mod sources {
         assert_eq!(e.code(), "JWKS_AMBIGUOUS_KID");
         assert_eq!(e.url(), "https://new.example/jwks");
         assert!(e.to_string().ends_with("kid \"k\" alg RS256 is entry 0 here and entry 0 of https://old.example/jwks with different key material"), "{e}");
+    }
+
+    #[test]
+    fn a_source_with_no_usable_key_fails_the_merge_and_is_named() {
+        for silent in [vec![], vec![with(rsa("enc"), json!({"use": "enc"}))]] {
+            let a = ex("https://old.example/jwks", vec![rsa("old")]);
+            let b = ex("https://new.example/jwks", silent.clone());
+            let e = select(vec![a, b], &Options::default()).unwrap_err();
+            assert_eq!(e.code(), "JWKS_NO_USABLE_KEYS");
+            assert_eq!(e.url(), "https://new.example/jwks");
+            assert_eq!(e.dropped().len(), silent.len());
+        }
     }
 
     #[test]

@@ -8,7 +8,9 @@
 use serde_json::{Map, Value};
 
 use super::error::{ErrorKind, JwksError};
-use super::key::{clip, decode, kid_of, type_name, Candidate, DropReason, Dropped, PublicJwk};
+use super::key::{
+    clip, decode, kid_of, type_name, Candidate, DropReason, Dropped, PublicJwk, PRIVATE_MEMBERS,
+};
 use super::{Options, MAX_BODY_BYTES, MAX_KEY_ENTRIES};
 
 /// How many bytes of a body are quoted in an error, at most.
@@ -98,10 +100,24 @@ fn describe_ct(content_type: Option<&str>) -> String {
 
 /// `starts "<first bytes>"` with at most [`PREVIEW_BYTES`] bytes, invalid UTF-8 replaced and
 /// everything but printable ASCII escaped, so it is safe for logs.
+///
+/// A body that names a private key member (`"d"`, `"k"`, …) is not quoted at all: one that is
+/// not valid JSON never reaches the private-key refusal, and its first bytes could be a secret.
 fn preview(text: &[u8]) -> String {
+    if names_private_member(text) {
+        return "first bytes withheld: the body names a private key member".to_owned();
+    }
     let cut = text.get(..PREVIEW_BYTES).unwrap_or(text);
     let more = if cut.len() < text.len() { "…" } else { "" };
     format!("starts \"{}{more}\"", clip(&String::from_utf8_lossy(cut)))
+}
+
+/// True when `text` holds a private JWK member name in quotes, e.g. `"d"` ([`PRIVATE_MEMBERS`]).
+fn names_private_member(text: &[u8]) -> bool {
+    PRIVATE_MEMBERS.iter().any(|m| {
+        let quoted = format!("\"{m}\"");
+        text.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+    })
 }
 
 /// Size check, then a UTF-8 byte order mark and surrounding whitespace removed (RFC 8259 §8.1

@@ -106,7 +106,9 @@ pub fn extract(
 
 /// Several sources' candidates (e.g. two IdPs during a migration) → one key set.
 ///
-/// In order: exact duplicates of (`kid`, `alg`, material) collapse to the first (`DUPLICATE`);
+/// In order: a source with no usable key fails the whole set with `JWKS_NO_USABLE_KEYS` naming
+/// that source (a merge must not push one IdP's keys without the other's); exact duplicates of
+/// (`kid`, `alg`, material) collapse to the first (`DUPLICATE`);
 /// the same (`kid`, `alg`) with different material fails with `JWKS_AMBIGUOUS_KID` (B08; API
 /// Shield requires unique `{alg,kid}` pairs); over `max_keys`, keys are ranked (current `x5c`
 /// leaf certificates newest `notBefore` first, then keys without certificate dates, then expired

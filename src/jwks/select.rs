@@ -94,6 +94,11 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
     let mut by_id: BTreeMap<(String, Alg), usize> = BTreeMap::new();
     let mut urls: Vec<String> = Vec::with_capacity(sources.len());
     for (src, ex) in sources.into_iter().enumerate() {
+        // Every source must contribute: in a merge, the others' keys alone would remove the
+        // silent IdP's keys from what is live and lock its users out.
+        if ex.candidates.is_empty() {
+            return Err(no_usable_keys(&ex.url, ex.dropped));
+        }
         dropped.extend(ex.dropped.into_iter().map(|d| (src, d)));
         for c in ex.candidates {
             // Identity is (kid, alg), not kid alone (B09): the same kid may carry several algs.

@@ -2,6 +2,7 @@
 // stage, and what is live is not changed.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { start, ids, ZONE, CONFIG } from './harness.mjs';
 
 let h;
@@ -125,4 +126,43 @@ test('the PUT answer with keys under result is accepted too', async () => {
     h.emu.setPutResponseShape('top');
   }
   assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(h.emu.idp('main').keys));
+});
+
+test('an oversized body is refused whether or not content-length announces it', async () => {
+  h.emu.idp('main').misbehave({ body: `{"keys":[${'0,'.repeat(600_000)}0]}` });
+  let r = await h.post();
+  assert.equal(r.body.targets[0].error.code, 'JWKS_TOO_LARGE', r.body.targets[0].error.message);
+  assert.equal(r.body.targets[0].error.stage, 'fetch');
+
+  // Chunked, no content-length: the Worker must stop reading at the limit, not after.
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    let sent = 0;
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const write = () => {
+      let ok = true;
+      while (ok && sent < 4 * 1024 * 1024) {
+        ok = res.write(chunk);
+        sent += chunk.length;
+      }
+      if (sent >= 4 * 1024 * 1024) res.end();
+    };
+    res.on('drain', write);
+    write();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const h2 = await start({
+    env: (emu) => ({ JWKS_URL: `http://127.0.0.1:${server.address().port}/jwks`, CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG }),
+  });
+  try {
+    r = await h2.post();
+    const [t] = r.body.targets;
+    assert.equal(t.error.code, 'JWKS_TOO_LARGE', t.error.message);
+    assert.match(t.error.message, /body is over the limit of 1048576 bytes/);
+    assert.equal(h2.puts().length, 0);
+  } finally {
+    await h2.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -59,6 +59,7 @@ test('a mistyped or repeated dry_run is refused rather than taken as a write', a
     [h.post, '?dry_run=yes', 'dry_run must be true, false, 1 or 0, got "yes"'],
     [h.get, '?dry_run=maybe', 'dry_run must be true, false, 1 or 0, got "maybe"'],
     [h.post, '?dry_run=true&dry_run=false', 'dry_run is given more than once'],
+    [h.post, '?dryrun=true', 'unknown query parameter "dryrun"; the only one is dry_run'],
   ]) {
     const r = await send(`/${query}`);
     assert.equal(r.status, 400, query);

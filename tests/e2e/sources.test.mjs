@@ -44,6 +44,29 @@ for (const form of ['JSON text', 'TOML array']) {
   });
 }
 
+test('a merged target fails when one IdP has no usable key, instead of pushing the other alone', async () => {
+  const h = await open({
+    emulator: { idps: ['old', 'new'] },
+    env: (emu) => ({
+      SYNC_TARGETS: JSON.stringify([
+        { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('old') }, { jwks_url: emu.jwksUrl('new') }] },
+      ]),
+    }),
+  });
+  await h.post();
+  const live = h.emu.storedKeys(ZONE, CONFIG);
+  assert.equal(live.length, 2);
+  h.emu.idp('new').misbehave({ emptyKeys: true });
+  h.emu.clearRequests();
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.equal(r.status, 502);
+  assert.equal(t.error.code, 'JWKS_NO_USABLE_KEYS');
+  assert.ok(t.error.message.includes(h.emu.jwksUrl('new')), t.error.message);
+  assert.equal(h.puts().length, 0);
+  assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG), live);
+});
+
 test('a real Entra ID key set: no alg, x5c members, all sent as RS256 without x5c', async () => {
   const h = await open({ emulator: { idps: [{ name: 'main', fixture: 'tests/fixtures/jwks/real/entra-tenant-v2-keys-no-alg.json' }] } });
   const r = await h.post();
