@@ -244,6 +244,21 @@ mod tests {
         c
     }
 
+    /// A client whose IdP serves key `a` and whose Cloudflare API refuses the token with `status`.
+    fn cf_refuses(status: u16) -> FakeClient {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({ "keys": [a()] }).to_string(),
+        );
+        let refusal =
+            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#;
+        c.json(Method::Get, &config_url(), status, refusal);
+        c
+    }
+
     fn put_answers(c: &FakeClient, status: u16, keys: &[Value]) {
         let body = json!({"success":status < 300,"errors":[],"messages":[],"keys":keys});
         c.json(Method::Put, &creds_url(), status, &body.to_string());
@@ -337,19 +352,6 @@ mod tests {
             }
             c
         };
-        let cf_403 = FakeClient::default();
-        cf_403.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({ "keys": [a()] }).to_string(),
-        );
-        cf_403.json(
-            Method::Get,
-            &config_url(),
-            403,
-            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
-        );
         let cases = [
             (
                 "idp 500",
@@ -379,7 +381,12 @@ mod tests {
                 Stage::Normalize,
                 "JWKS_NO_USABLE_KEYS",
             ),
-            ("cf 403", cf_403, Stage::Cloudflare, "CF_API_STATUS"),
+            (
+                "cf 403",
+                cf_refuses(403),
+                Stage::Cloudflare,
+                "CF_API_STATUS",
+            ),
         ];
         for (name, c, stage, code) in cases {
             let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
@@ -498,19 +505,7 @@ mod tests {
 
     #[test]
     fn the_report_never_holds_the_token() {
-        let c = FakeClient::default();
-        c.json(
-            Method::Get,
-            JWKS_URL,
-            200,
-            &json!({ "keys": [a()] }).to_string(),
-        );
-        c.json(
-            Method::Get,
-            &config_url(),
-            401,
-            r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#,
-        );
+        let c = cf_refuses(401);
         let r = block_on(run(&c, &config(&[JWKS_URL]), Mode::Sync, 0));
         assert!(!r.to_json().contains(TOKEN));
         assert_eq!(r.http_status(), 502);

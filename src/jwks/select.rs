@@ -113,14 +113,7 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                     let reason = DropReason::Duplicate {
                         kept_index: first.index,
                     };
-                    dropped.push((
-                        src,
-                        Dropped {
-                            index: c.index,
-                            kid: Some(clip(&c.jwk.kid)),
-                            reason,
-                        },
-                    ));
+                    dropped.push((src, left_out(&c, reason)));
                 }
                 Some((first_src, first)) => {
                     // B08: same (kid, alg), different material: a guess could pick the wrong key.
@@ -179,14 +172,7 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                 let reason = DropReason::OverLimit {
                     max_keys: opts.max_keys,
                 };
-                dropped.push((
-                    src,
-                    Dropped {
-                        index: c.index,
-                        kid: Some(clip(&c.jwk.kid)),
-                        reason,
-                    },
-                ));
+                dropped.push((src, left_out(&c, reason)));
             }
         }
         kept = rest;
@@ -201,6 +187,15 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
         keys: kept.into_iter().map(|(_, c)| c.jwk).collect(),
         dropped,
     })
+}
+
+/// The record of a usable key left out of the set.
+fn left_out(c: &Candidate, reason: DropReason) -> Dropped {
+    Dropped {
+        index: c.index,
+        kid: Some(clip(&c.jwk.kid)),
+        reason,
+    }
 }
 
 /// `JWKS_NO_USABLE_KEYS`, listing every dropped key (the first [`LIST_DROPPED`] in the message).
