@@ -185,7 +185,7 @@ impl Config {
                     .collect();
                 if !set.is_empty() {
                     problems.push(format!(
-                        "SYNC_TARGETS and {} are both set; use one form",
+                        "SYNC_TARGETS is set, and so is {}; use one form or the other",
                         set.join(", ")
                     ));
                 }
@@ -315,19 +315,27 @@ fn single_target(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<Strin
 }
 
 fn parse_targets(json: &str, problems: &mut Vec<String>) -> Vec<Target> {
-    let specs: Vec<TargetSpec> = match serde_json::from_str(json) {
-        Ok(specs) => specs,
+    // Each entry is read on its own, so one malformed target does not hide the others' problems.
+    let entries: Vec<serde_json::Value> = match serde_json::from_str(json) {
+        Ok(entries) => entries,
         Err(e) => {
             problems.push(format!("SYNC_TARGETS is not a JSON array of targets: {e}"));
             return Vec::new();
         }
     };
-    if specs.is_empty() {
+    if entries.is_empty() {
         problems.push("SYNC_TARGETS is an empty array".to_owned());
     }
-    let mut targets: Vec<Target> = Vec::with_capacity(specs.len());
-    for (i, spec) in specs.into_iter().enumerate() {
+    let mut targets: Vec<Target> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.into_iter().enumerate() {
         let at = format!("SYNC_TARGETS[{i}]");
+        let spec: TargetSpec = match serde_json::from_value(entry) {
+            Ok(spec) => spec,
+            Err(e) => {
+                problems.push(format!("{at}: {e}"));
+                continue;
+            }
+        };
         let name = match spec.name.filter(|n| !n.trim().is_empty()) {
             Some(n) => n,
             None => {
@@ -431,7 +439,7 @@ fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
     match Url::parse(value) {
         Ok(url) if is_allowed_url(&url) => {}
         Ok(_) => problems.push(format!(
-            "{field} must be an https URL (http only for localhost), got {value:?}"
+            "{field} must be an https URL (http only for a loopback host), got {value:?}"
         )),
         Err(e) => problems.push(format!("{field} is not a URL ({e}), got {value:?}")),
     }
@@ -543,7 +551,7 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                "JWKS_URL must be an https URL (http only for localhost), got \"http://idp.example/jwks\"",
+                "JWKS_URL must be an https URL (http only for a loopback host), got \"http://idp.example/jwks\"",
                 "CF_ZONE_ID must be 32 hexadecimal characters, got \"not-a-zone\"",
                 "CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got \"1234\"",
                 "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`",
@@ -581,7 +589,7 @@ mod tests {
             p,
             vec![
                 "JWKS_URL and OIDC_ISSUER are both set; set exactly one",
-                "JWKS_URL must be an https URL (http only for localhost), got \"http://a.example/jwks\""
+                "JWKS_URL must be an https URL (http only for a loopback host), got \"http://a.example/jwks\""
             ]
         );
     }
@@ -619,7 +627,7 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                "SYNC_TARGETS and CF_ZONE_ID are both set; use one form",
+                "SYNC_TARGETS is set, and so is CF_ZONE_ID; use one form or the other",
                 "SYNC_TARGETS[1].name \"a\" is used twice",
                 "SYNC_TARGETS[1].sources[0] must have exactly one of jwks_url or issuer",
                 "SYNC_TARGETS[1] names configuration 4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7 of zone 023e105f4ecef8ad9ca31a8372d0c353 again; two targets would overwrite each other",
@@ -641,6 +649,25 @@ mod tests {
         );
         let p = problems(&[("SYNC_TARGETS", "[]"), ("CF_API_TOKEN", "t")]);
         assert_eq!(p, vec!["SYNC_TARGETS is an empty array"]);
+    }
+
+    #[test]
+    fn a_malformed_target_does_not_hide_the_next_ones_problems() {
+        let json = r#"[{"name":"a","zone_id":"z","config_id":"c","sources":[],"jwks_uri":"x"},
+                       {"name":"b","zone_id":"z","config_id":"c","sources":[{"jwks_url":"https://x.example"}]}]"#;
+        let p = problems(&[("SYNC_TARGETS", json), ("CF_API_TOKEN", "t")]);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("SYNC_TARGETS[0]: unknown field `jwks_uri`"),
+            "{p:?}"
+        );
+        assert_eq!(
+            p[1..],
+            [
+                "SYNC_TARGETS[1].zone_id must be 32 hexadecimal characters, got \"z\"",
+                "SYNC_TARGETS[1].config_id must be a UUID (8-4-4-4-12 hexadecimal), got \"c\""
+            ]
+        );
     }
 
     #[test]

@@ -90,7 +90,9 @@ async fn sync_target<C: Client>(
     for source in &target.sources {
         extracted.push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
     }
-    let set = jwks::select(extracted, opts)?;
+    // An empty result still reports each drop, where tools read them.
+    let set =
+        jwks::select(extracted, opts).inspect_err(|e| report.dropped = e.dropped().to_vec())?;
     report.keys = set.keys.iter().map(KeyId::from).collect();
     report.dropped = set.dropped;
     for k in set
@@ -394,6 +396,13 @@ mod tests {
             let e = t.error.unwrap();
             assert_eq!((e.stage, e.code), (stage, code), "{name}: {}", e.message);
             assert!(c.sent_to(Method::Put).is_empty(), "{name}");
+            let drops: Vec<&str> = t.dropped.iter().map(|d| d.reason.code()).collect();
+            let want: &[&str] = if name == "no usable keys" {
+                &["UNSUPPORTED_KTY"]
+            } else {
+                &[]
+            };
+            assert_eq!(drops, want, "{name}");
         }
     }
 

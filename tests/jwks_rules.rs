@@ -1156,7 +1156,7 @@ mod shape {
             (br#"{"a":"-----BEGIN CERTIFICATE-----x"}"#, "parse https://idp.example/jwks: body is a map of PEM certificates keyed by kid, not a JWKS; 1 certificates, kids \"a\"; use the provider's JWKS endpoint instead"),
             (br#"{"realm":"m","public_key":"MII","token-service":"https://kc/realms/m/protocol/openid-connect"}"#, "parse https://idp.example/jwks: body is a keycloak realm document, not a JWKS; the realm's JWKS is at \"https://kc/realms/m/protocol/openid-connect/certs\""),
             (br#"{"result":{},"success":true}"#, "parse https://idp.example/jwks: body is a cloudflare API response envelope, not a JWKS; a token validation configuration keeps its keys at /result/credentials/keys"),
-            (br#"{"a":1,"b":2}"#, "parse https://idp.example/jwks: no key array; nothing at \"/keys\"; members \"a\", \"b\""),
+            (br#"{"a":1,"b":2}"#, "parse https://idp.example/jwks: no key array; nothing at \"/keys\"; members \"a\", \"b\"; if the keys are elsewhere, point keys_pointer (JWKS_KEYS_POINTER) at them"),
         ];
         for (body, text) in cases {
             assert_eq!(err(body, Some("application/json")).to_string(), text);

@@ -252,7 +252,11 @@ fn classify_object(m: &Map<String, Value>, url: &str, pointer: &str) -> JwksErro
     JwksError::new(
         ErrorKind::NoKeyArray,
         url,
-        format!("nothing at \"{}\"; {}", clip(pointer), list_members(m)),
+        format!(
+            "nothing at \"{}\"; {}; if the keys are elsewhere, point keys_pointer (JWKS_KEYS_POINTER) at them",
+            clip(pointer),
+            list_members(m)
+        ),
     )
 }
 

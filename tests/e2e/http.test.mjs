@@ -110,7 +110,7 @@ test('bad settings: one error listing every problem, before any request', async 
     assert.equal(r.body.error.stage, 'config');
     assert.equal(r.body.error.code, 'CONFIG_INVALID');
     assert.deepEqual(r.body.error.problems, [
-      'JWKS_URL must be an https URL (http only for localhost), got "http://idp.example/jwks"',
+      'JWKS_URL must be an https URL (http only for a loopback host), got "http://idp.example/jwks"',
       'CF_ZONE_ID must be 32 hexadecimal characters, got "zone"',
       'CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got "cfg"',
       'MAX_KEYS must be a whole number from 1 to 256, got "lots"',
