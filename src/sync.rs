@@ -32,17 +32,22 @@ pub enum Mode {
 /// `now_unix_s` (seconds since the epoch) dates `x5c` certificates when ranking keys over the limit.
 pub async fn run<C: Client>(client: &C, config: &Config, mode: Mode, now_unix_s: i64) -> Report {
     let write = mode == Mode::Sync && !config.dry_run;
-    let opts = Options {
-        now_unix_s,
-        ..config.jwks.clone()
-    };
-    let policy = RetryPolicy {
-        timeout_ms: config.fetch_timeout_ms,
-        ..RetryPolicy::default()
+    let run = Run {
+        client,
+        config,
+        opts: Options {
+            now_unix_s,
+            ..config.jwks.clone()
+        },
+        policy: RetryPolicy {
+            timeout_ms: config.fetch_timeout_ms,
+            ..RetryPolicy::default()
+        },
+        write,
     };
     let mut targets = Vec::with_capacity(config.targets.len());
     for target in &config.targets {
-        targets.push(run_target(client, config, target, &opts, &policy, write).await);
+        targets.push(run.target(target).await);
     }
     Report {
         dry_run: !write,
@@ -50,128 +55,121 @@ pub async fn run<C: Client>(client: &C, config: &Config, mode: Mode, now_unix_s:
     }
 }
 
-async fn run_target<C: Client>(
-    client: &C,
-    config: &Config,
-    target: &Target,
-    opts: &Options,
-    policy: &RetryPolicy,
+/// What every target of one run shares.
+struct Run<'a, C> {
+    client: &'a C,
+    config: &'a Config,
+    opts: Options,
+    policy: RetryPolicy,
     write: bool,
-) -> TargetReport {
-    let mut report = TargetReport {
-        name: target.name.clone(),
-        zone_id: target.zone_id.clone(),
-        config_id: target.config_id.clone(),
-        outcome: Outcome::Failed,
-        keys: Vec::new(),
-        dropped: Vec::new(),
-        diff: None,
-        warnings: Vec::new(),
-        error: None,
-    };
-    if let Err(e) = sync_target(client, config, target, opts, policy, write, &mut report).await {
-        report.outcome = Outcome::Failed;
-        report.error = Some(ErrorReport::from(&e));
-    }
-    report
 }
 
-async fn sync_target<C: Client>(
-    client: &C,
-    config: &Config,
-    target: &Target,
-    opts: &Options,
-    policy: &RetryPolicy,
-    write: bool,
-    report: &mut TargetReport,
-) -> Result<(), Error> {
-    // Every source must succeed: a partial set could lock users out.
-    let mut extracted = Vec::with_capacity(target.sources.len());
-    for source in &target.sources {
-        extracted.push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
-    }
-    // An empty result still reports each drop, where tools read them.
-    let set =
-        jwks::select(extracted, opts).inspect_err(|e| report.dropped = e.dropped().to_vec())?;
-    report.keys = set.keys.iter().map(KeyId::from).collect();
-    report.dropped = set.dropped;
-    for k in set
-        .keys
-        .iter()
-        .filter(|k| k.alg_inferred() && k.alg().is_rsa())
-    {
-        report.warnings.push(format!(
-            "{}: no alg in the JWKS; sending {}",
-            k.kid(),
-            k.alg()
-        ));
+impl<C: Client> Run<'_, C> {
+    async fn target(&self, target: &Target) -> TargetReport {
+        let mut report = TargetReport {
+            name: target.name.clone(),
+            zone_id: target.zone_id.clone(),
+            config_id: target.config_id.clone(),
+            outcome: Outcome::Failed,
+            keys: Vec::new(),
+            dropped: Vec::new(),
+            diff: None,
+            warnings: Vec::new(),
+            error: None,
+        };
+        // `outcome` stays `Failed` unless the sync reaches one of its successful ends.
+        if let Err(e) = self.sync(target, &mut report).await {
+            report.error = Some(ErrorReport::from(&e));
+        }
+        report
     }
 
-    let url = cloudflare::config_url(&config.cf_api_base, &target.zone_id, &target.config_id);
-    let op = "read live keys";
-    let resp = cf_call(client, config, Method::Get, &url, None, policy, op).await?;
-    let live = cloudflare::parse_config(&url, resp.status, &resp.body, opts.rsa_default_alg)?;
-    let (d, needed) = diff(&live, &set.keys);
-    report.diff = Some(d);
-    if !needed {
-        report.outcome = Outcome::Unchanged;
-        return Ok(());
-    }
-    if !write {
-        report.outcome = Outcome::WouldUpdate;
-        return Ok(());
+    async fn sync(&self, target: &Target, report: &mut TargetReport) -> Result<(), Error> {
+        let (client, opts, policy) = (self.client, &self.opts, &self.policy);
+        // Every source must succeed: a partial set could lock users out.
+        let mut extracted = Vec::with_capacity(target.sources.len());
+        for source in &target.sources {
+            extracted
+                .push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
+        }
+        // An empty result still reports each drop, where tools read them.
+        let set =
+            jwks::select(extracted, opts).inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+        report.keys = set.keys.iter().map(KeyId::from).collect();
+        report.dropped = set.dropped;
+        for k in set
+            .keys
+            .iter()
+            .filter(|k| k.alg_inferred() && k.alg().is_rsa())
+        {
+            let warning = format!("{}: no alg in the JWKS; sending {}", k.kid(), k.alg());
+            report.warnings.push(warning);
+        }
+
+        let base = &self.config.cf_api_base;
+        let url = cloudflare::config_url(base, &target.zone_id, &target.config_id);
+        let resp = self
+            .cf_call(Method::Get, &url, None, "read live keys")
+            .await?;
+        let live = cloudflare::parse_config(&url, resp.status, &resp.body, opts.rsa_default_alg)?;
+        let (d, needed) = diff(&live, &set.keys);
+        report.diff = Some(d);
+        if !needed {
+            report.outcome = Outcome::Unchanged;
+            return Ok(());
+        }
+        if !self.write {
+            report.outcome = Outcome::WouldUpdate;
+            return Ok(());
+        }
+
+        let url = cloudflare::credentials_url(base, &target.zone_id, &target.config_id);
+        let body = cloudflare::credentials_body(&set.keys);
+        let resp = self
+            .cf_call(Method::Put, &url, Some(body), "replace credentials")
+            .await?;
+        let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, &set.keys)?;
+        let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
+        report.warnings.extend(messages);
+        report.outcome = Outcome::Updated;
+        Ok(())
     }
 
-    let url = cloudflare::credentials_url(&config.cf_api_base, &target.zone_id, &target.config_id);
-    let body = cloudflare::credentials_body(&set.keys);
-    let op = "replace credentials";
-    let resp = cf_call(client, config, Method::Put, &url, Some(body), policy, op).await?;
-    let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, &set.keys)?;
-    report
-        .warnings
-        .extend(accepted.messages.iter().map(|m| format!("cloudflare {m}")));
-    report.outcome = Outcome::Updated;
-    Ok(())
-}
-
-/// One Cloudflare API call with the token, retried under `policy`.
-async fn cf_call<C: Client>(
-    client: &C,
-    config: &Config,
-    method: Method,
-    url: &str,
-    body: Option<String>,
-    policy: &RetryPolicy,
-    operation: &'static str,
-) -> Result<crate::http::Response, CfError> {
-    let mut headers = vec![
-        (
-            "authorization",
-            format!("Bearer {}", config.cf_api_token.expose()),
-        ),
-        ("user-agent", USER_AGENT.to_owned()),
-        ("accept", "application/json".to_owned()),
-    ];
-    if body.is_some() {
-        headers.push(("content-type", "application/json".to_owned()));
-    }
-    let req = Request {
-        method,
-        url: url.to_owned(),
-        headers,
-        body,
-        timeout_ms: policy.timeout_ms,
-        no_store: true,
-    };
-    send_with_retry(client, &req, policy, MAX_CF_BODY_BYTES)
-        .await
-        .map_err(|t: TransportError| CfError {
-            operation,
+    /// One Cloudflare API call with the token, retried under the run's policy.
+    async fn cf_call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+        operation: &'static str,
+    ) -> Result<crate::http::Response, CfError> {
+        let token = format!("Bearer {}", self.config.cf_api_token.expose());
+        let mut headers = vec![
+            ("authorization", token),
+            ("user-agent", USER_AGENT.to_owned()),
+            ("accept", "application/json".to_owned()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type", "application/json".to_owned()));
+        }
+        let req = Request {
+            method,
             url: url.to_owned(),
-            kind: CfErrorKind::Transport {
-                detail: t.to_string(),
-            },
-        })
+            headers,
+            body,
+            timeout_ms: self.policy.timeout_ms,
+            no_store: true,
+        };
+        send_with_retry(self.client, &req, &self.policy, MAX_CF_BODY_BYTES)
+            .await
+            .map_err(|t: TransportError| CfError {
+                operation,
+                url: url.to_owned(),
+                kind: CfErrorKind::Transport {
+                    detail: t.to_string(),
+                },
+            })
+    }
 }
 
 #[cfg(test)]
