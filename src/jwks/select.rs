@@ -118,32 +118,23 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                 Some((first_src, first)) => {
                     // B08: same (kid, alg), different material: a guess could pick the wrong key.
                     let first_url = urls.get(*first_src).map_or(ex.url.as_str(), String::as_str);
-                    let (url, detail) = if first_url == ex.url {
-                        (
-                            ex.url.clone(),
-                            format!(
-                                "kid \"{}\" alg {} appears at entries {} and {} with different key material",
-                                clip(&c.jwk.kid),
-                                c.jwk.alg,
-                                first.index,
-                                c.index
-                            ),
+                    let kid = clip(&c.jwk.kid);
+                    let alg = c.jwk.alg;
+                    let detail = if first_url == ex.url {
+                        format!(
+                            "kid \"{kid}\" alg {alg} appears at entries {} and {} with different key material",
+                            first.index, c.index
                         )
                     } else {
-                        (
-                            ex.url.clone(),
-                            format!(
-                                "kid \"{}\" alg {} is entry {} here and entry {} of {} with different key material",
-                                clip(&c.jwk.kid),
-                                c.jwk.alg,
-                                c.index,
-                                first.index,
-                                clip(first_url)
-                            ),
+                        format!(
+                            "kid \"{kid}\" alg {alg} is entry {} here and entry {} of {} with different key material",
+                            c.index,
+                            first.index,
+                            clip(first_url)
                         )
                     };
-                    return Err(JwksError::new(ErrorKind::AmbiguousKid, &url, detail)
-                        .with_kid(Some(clip(&c.jwk.kid))));
+                    return Err(JwksError::new(ErrorKind::AmbiguousKid, &ex.url, detail)
+                        .with_kid(Some(kid)));
                 }
             }
         }
