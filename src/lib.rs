@@ -23,7 +23,9 @@
 pub mod auth;
 pub mod cloudflare;
 pub mod config;
+pub mod cron;
 pub mod diff;
+pub mod duration;
 pub mod error;
 pub mod http;
 pub mod jwks;
@@ -32,3 +34,4 @@ pub mod routes;
 pub mod shell;
 pub mod source;
 pub mod sync;
+pub mod timestamp;
