@@ -10,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::jwks::{Alg, Options as JwksOptions};
+use crate::ops::Ops;
 
 /// The Cloudflare API base used when `CF_API_BASE` is not set.
 pub const DEFAULT_CF_API_BASE: &str = "https://api.cloudflare.com/client/v4";
@@ -89,6 +90,8 @@ pub struct Config {
     /// Timeout of one outbound request attempt, in milliseconds. Env `FETCH_TIMEOUT_MS`, default
     /// [`DEFAULT_FETCH_TIMEOUT_MS`], 100 to 20000.
     pub fetch_timeout_ms: u64,
+    /// Freshness, grace period, heartbeat and alerts (see [`crate::ops`]).
+    pub ops: Ops,
 }
 
 /// Default timeout of one outbound request attempt, in milliseconds: seconds, not the 500 ms that
@@ -155,8 +158,10 @@ impl Config {
     /// Optional: `JWKS_KEYS_POINTER` (RFC 6901, default `/keys`), `MAX_KEYS` (1 to
     /// [`MAX_KEYS_CEILING`], default 16), `RSA_DEFAULT_ALG` (RS256/384/512, PS256/384/512; default
     /// RS256), `CF_API_BASE` (default [`DEFAULT_CF_API_BASE`]), `DRY_RUN` (`true`/`false`),
-    /// `FETCH_TIMEOUT_MS` (default [`DEFAULT_FETCH_TIMEOUT_MS`]).
-    /// Secret: `CF_API_TOKEN`.
+    /// `FETCH_TIMEOUT_MS` (default [`DEFAULT_FETCH_TIMEOUT_MS`]), and those of [`Ops::read`]
+    /// (`STALE_AFTER`, `RETAIN_REMOVED_KEYS_FOR`).
+    /// Secrets: `CF_API_TOKEN`; optionally `HEARTBEAT_URL`, `HEARTBEAT_FAIL_URL`,
+    /// `ALERT_WEBHOOK_URL`.
     ///
     /// # Errors
     /// A [`ConfigError`] listing every problem: missing values, both forms set, a zone ID that is
@@ -256,6 +261,8 @@ impl Config {
             }
         }
 
+        let ops = Ops::read(&get, &mut problems);
+
         match (problems.is_empty(), cf_api_token) {
             (true, Some(cf_api_token)) => Ok(Config {
                 targets,
@@ -264,6 +271,7 @@ impl Config {
                 dry_run,
                 jwks,
                 fetch_timeout_ms,
+                ops,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -523,6 +531,8 @@ mod tests {
             ("RSA_DEFAULT_ALG", "PS256"),
             ("JWKS_KEYS_POINTER", "/data/keys"),
             ("FETCH_TIMEOUT_MS", "500"),
+            ("RETAIN_REMOVED_KEYS_FOR", "2h"),
+            ("STALE_AFTER", "45m"),
         ])
         .unwrap();
         assert_eq!(
@@ -535,6 +545,8 @@ mod tests {
         assert_eq!(c.jwks.rsa_default_alg, Alg::PS256);
         assert_eq!(c.jwks.keys_pointer, "/data/keys");
         assert_eq!(c.fetch_timeout_ms, 500);
+        assert_eq!(c.ops.retain_removed_keys_for_ms, Some(7_200_000));
+        assert_eq!(c.ops.stale_after_ms, 2_700_000);
     }
 
     #[test]
@@ -547,6 +559,7 @@ mod tests {
             ("RSA_DEFAULT_ALG", "ES256"),
             ("DRY_RUN", "maybe"),
             ("JWKS_KEYS_POINTER", "keys"),
+            ("STALE_AFTER", "forever"),
         ]);
         assert_eq!(
             p,
@@ -559,6 +572,7 @@ mod tests {
                 "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
                 "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES256\"",
+                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"forever\"",
             ]
         );
     }

@@ -29,6 +29,7 @@ pub mod duration;
 pub mod error;
 pub mod http;
 pub mod jwks;
+pub mod ops;
 pub mod report;
 pub mod routes;
 pub mod shell;

@@ -207,6 +207,7 @@ mod tests {
             dry_run: false,
             jwks: Options::default(),
             fetch_timeout_ms: 8_000,
+            ops: crate::ops::Ops::default(),
         }
     }
 
