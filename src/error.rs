@@ -5,7 +5,7 @@ use serde::Serialize;
 /// Where in the sync an error happened, as reported in a target's `error.stage`.
 ///
 /// The serialized names are part of the Worker's interface (alerts match on them):
-/// `config`, `fetch`, `parse`, `normalize`, `cloudflare`.
+/// `config`, `fetch`, `parse`, `normalize`, `cloudflare`, `state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -20,6 +20,10 @@ pub enum Stage {
     Normalize,
     /// The Cloudflare API refused, failed, or answered something that does not match what was sent.
     Cloudflare,
+    /// The target's Durable Object (its run lock and history) did not answer in time, or failed;
+    /// codes `STATE_TIMEOUT`, `STATE_UNAVAILABLE`. Whether a run happened is then unknown: see
+    /// `GET /status`.
+    State,
 }
 
 impl Stage {
@@ -31,6 +35,7 @@ impl Stage {
             Stage::Parse => "parse",
             Stage::Normalize => "normalize",
             Stage::Cloudflare => "cloudflare",
+            Stage::State => "state",
         }
     }
 }

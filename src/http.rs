@@ -21,6 +21,8 @@ pub enum Method {
     Get,
     /// `PUT`
     Put,
+    /// `POST`
+    Post,
 }
 
 impl Method {
@@ -29,6 +31,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Put => "PUT",
+            Method::Post => "POST",
         }
     }
 }

@@ -20,6 +20,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod alert;
+pub mod answers;
 pub mod auth;
 pub mod cloudflare;
 pub mod config;
@@ -27,12 +29,17 @@ pub mod cron;
 pub mod diff;
 pub mod duration;
 pub mod error;
+pub mod freshness;
+pub mod grace;
+pub mod history;
 pub mod http;
 pub mod jwks;
+pub mod notify;
 pub mod ops;
 pub mod report;
 pub mod routes;
 pub mod shell;
 pub mod source;
+pub mod state_api;
 pub mod sync;
 pub mod timestamp;

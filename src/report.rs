@@ -1,24 +1,28 @@
-//! The result of a sync or preview: the body of every response and the scheduled log.
+//! The result of one target's sync, preview or restore: what its Durable Object answers and logs,
+//! and what the Worker's answers (see [`crate::answers`]) list under `targets`.
 //!
 //! # Format
 //! ```text
-//! {"dry_run": false,
-//!  "targets": [{"name": "default", "zone_id": "…", "config_id": "…",
-//!               "outcome": "updated" | "unchanged" | "would_update" | "failed",
-//!               "keys": [{"kid": "…", "alg": "RS256", "alg_inferred": true}],
-//!               "dropped": [{"kid": "…", "code": "NOT_SIG", "reason": "…"}],
-//!               "diff": {"added": […], "removed": […], "unchanged": […]},
-//!               "warnings": ["…"],
-//!               "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "…"}}]}
+//! {"name": "default", "zone_id": "…", "config_id": "…", "run_id": 12, "restored_from": 9,
+//!  "outcome": "updated" | "unchanged" | "would_update" | "failed",
+//!  "keys": [{"kid": "…", "alg": "RS256", "alg_inferred": true}],
+//!  "dropped": [{"kid": "…", "code": "NOT_SIG", "reason": "…"}],
+//!  "diff": {"added": […], "removed": […], "unchanged": […]},
+//!  "retained": [{"kid": "…", "alg": "RS256", "missing_since": "…Z", "until": "…Z"}],
+//!  "warnings": ["…"],
+//!  "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "…"}}
 //! ```
-//! `error` is present only when `outcome` is `failed`; `diff` only once the live keys were read.
-//! Nothing secret is ever part of it: keys are reported by `kid` and `alg` only.
+//! `error` is present only when `outcome` is `failed`; `diff` only once the live keys were read;
+//! `run_id` only for a run recorded in the target's history; `restored_from` only for a rollback;
+//! `retained` only when the grace period keeps keys. Nothing secret is ever part of it: keys are
+//! reported by `kid` and `alg` only.
 
 use serde::Serialize;
 
 use crate::config::ConfigError;
 use crate::diff::Diff;
 use crate::error::{Error, Stage};
+use crate::grace::Retained;
 use crate::jwks::{Dropped, PublicJwk};
 
 /// What happened to one target.
@@ -87,6 +91,12 @@ pub struct TargetReport {
     pub zone_id: String,
     /// Its token validation configuration ID.
     pub config_id: String,
+    /// The history entry of this run (see `GET /status`); absent for previews and dry runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    /// For a rollback: the run whose written key set was put back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<i64>,
     /// What happened.
     pub outcome: Outcome,
     /// The keys pushed, or that would be pushed.
@@ -96,6 +106,10 @@ pub struct TargetReport {
     /// The difference from what was live, once it was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
+    /// Live keys the IdP no longer publishes, kept for `RETAIN_REMOVED_KEYS_FOR`; also listed in
+    /// `keys`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retained: Vec<Retained>,
     /// Things worth a look that did not stop the sync (Cloudflare `messages`, defaulted algs).
     pub warnings: Vec<String>,
     /// Why the target failed.
@@ -103,42 +117,10 @@ pub struct TargetReport {
     pub error: Option<ErrorReport>,
 }
 
-/// The whole result, targets in configuration order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    /// True when nothing could be written (a preview, `?dry_run=true`, or `DRY_RUN`).
-    pub dry_run: bool,
-    /// One entry per target.
-    pub targets: Vec<TargetReport>,
-}
-
-impl Report {
-    /// True when any target failed: the HTTP answer is then 502 and the cron invocation an error.
+impl TargetReport {
+    /// True when the target failed.
     pub fn failed(&self) -> bool {
-        self.targets.iter().any(|t| t.outcome == Outcome::Failed)
-    }
-
-    /// The HTTP status of a sync or preview answer: 200 when every target succeeded, else 502.
-    pub fn http_status(&self) -> u16 {
-        if self.failed() {
-            502
-        } else {
-            200
-        }
-    }
-
-    /// The names and stages of failed targets, e.g. `prod (fetch), staging (cloudflare)`.
-    pub fn failure_summary(&self) -> String {
-        let failed: Vec<String> = self
-            .targets
-            .iter()
-            .filter_map(|t| {
-                t.error
-                    .as_ref()
-                    .map(|e| format!("{} ({})", t.name, e.stage))
-            })
-            .collect();
-        failed.join(", ")
+        self.outcome == Outcome::Failed
     }
 
     /// The report as one line of JSON.
@@ -146,12 +128,11 @@ impl Report {
         // Every field is a string, number, bool or list of them: serialization cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
-}
 
-impl Report {
-    /// One JSON line per target for the Worker's log, each marked whether it failed:
+    /// The line for the Worker's log:
     /// `{"event":"jwks-sync","trigger":"cron","dry_run":false,"name":…,"outcome":…,…}`.
-    pub fn log_lines(&self, trigger: &str) -> Vec<(bool, String)> {
+    /// `trigger` is `cron`, `http` or `rollback`.
+    pub fn log_line(&self, trigger: &str, dry_run: bool) -> String {
         #[derive(Serialize)]
         struct Line<'a> {
             event: &'static str,
@@ -160,21 +141,13 @@ impl Report {
             #[serde(flatten)]
             target: &'a TargetReport,
         }
-        self.targets
-            .iter()
-            .map(|target| {
-                let line = Line {
-                    event: "jwks-sync",
-                    trigger,
-                    dry_run: self.dry_run,
-                    target,
-                };
-                (
-                    target.outcome == Outcome::Failed,
-                    serde_json::to_string(&line).unwrap_or_default(),
-                )
-            })
-            .collect()
+        let line = Line {
+            event: "jwks-sync",
+            trigger,
+            dry_run,
+            target: self,
+        };
+        serde_json::to_string(&line).unwrap_or_default()
     }
 }
 

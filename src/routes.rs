@@ -1,10 +1,18 @@
 //! Which request is which: the Worker's HTTP surface as a pure function of method, path and query.
 
+use serde::Deserialize;
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /healthz` (or `HEAD`): liveness, no auth, no outbound request.
+    /// `GET /healthz` (or `HEAD`): freshness of every target (see [`crate::freshness`]); no
+    /// auth, no request outside Cloudflare.
     Health,
+    /// `GET /status`: every target's history and state; bearer auth.
+    Status,
+    /// `POST /rollback`: restore a key set an earlier run wrote (see [`rollback_request`]);
+    /// bearer auth.
+    Rollback,
     /// `GET /` (preview, writes nothing) or `POST /` (sync; `?dry_run=true` previews instead).
     /// Authentication comes before anything else, so the query is only checked afterwards.
     Run {
@@ -21,6 +29,11 @@ pub enum Route {
 }
 
 impl Route {
+    /// True for the routes that need `Authorization: Bearer <SYNC_AUTH_TOKEN>`.
+    pub fn needs_auth(&self) -> bool {
+        matches!(self, Route::Run { .. } | Route::Status | Route::Rollback)
+    }
+
     /// For [`Route::Run`]: whether this request may write. Only a `POST` whose `dry_run` is absent
     /// or false does; a bad `dry_run` never writes.
     pub fn writes(&self) -> bool {
@@ -39,6 +52,10 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
     match (path, method) {
         ("/healthz", "GET" | "HEAD") => Route::Health,
         ("/healthz", _) => Route::MethodNotAllowed("GET, HEAD"),
+        ("/status", "GET") => Route::Status,
+        ("/status", _) => Route::MethodNotAllowed("GET"),
+        ("/rollback", "POST") => Route::Rollback,
+        ("/rollback", _) => Route::MethodNotAllowed("POST"),
         ("/", "GET" | "POST") => Route::Run {
             post: method == "POST",
             dry_run: dry_run(query),
@@ -79,6 +96,38 @@ fn dry_run(query: Option<&str>) -> Result<bool, String> {
         });
     }
     Ok(value.unwrap_or(false))
+}
+
+/// The body of `POST /rollback`.
+///
+/// # Format
+/// ```text
+/// {"target": "prod", "run": 41}                    restore the key set run 41 wrote
+/// {"target": "prod", "run": 41, "dry_run": true}   show what that would change; write nothing
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The target's name.
+    pub target: String,
+    /// The run whose written key set to restore (an id from `GET /status`, `restorable_runs`).
+    pub run: i64,
+    /// True to preview. Default false.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Reads the body of `POST /rollback`. Strict, like the query of `POST /`: an unknown member
+/// (a typo of `dry_run`) is refused rather than taken as a write.
+///
+/// # Errors
+/// The message of a 400 answer.
+pub fn rollback_request(body: &str) -> Result<RollbackRequest, String> {
+    serde_json::from_str(body).map_err(|e| {
+        format!(
+            r#"the body must be JSON {{"target": "<name>", "run": <run id>}} (optionally "dry_run": true); {e}"#
+        )
+    })
 }
 
 #[cfg(test)]
@@ -152,12 +201,55 @@ mod tests {
             ),
             ("PUT", "/", None, Route::MethodNotAllowed("GET, POST")),
             ("DELETE", "/", None, Route::MethodNotAllowed("GET, POST")),
+            ("GET", "/status", None, Route::Status),
+            ("POST", "/status", None, Route::MethodNotAllowed("GET")),
+            ("POST", "/rollback", None, Route::Rollback),
+            ("GET", "/rollback", None, Route::MethodNotAllowed("POST")),
             ("GET", "/admin", None, Route::NotFound),
             ("GET", "//", None, Route::NotFound),
             ("GET", "/healthz/", None, Route::NotFound),
         ];
         for (m, p, q, want) in rows {
             assert_eq!(&route(m, p, *q), want, "{m} {p} {q:?}");
+        }
+    }
+
+    #[test]
+    fn which_routes_need_auth() {
+        assert!(route("GET", "/", None).needs_auth());
+        assert!(route("POST", "/", None).needs_auth());
+        assert!(route("GET", "/status", None).needs_auth());
+        assert!(route("POST", "/rollback", None).needs_auth());
+        assert!(!route("GET", "/healthz", None).needs_auth());
+        assert!(!route("GET", "/nope", None).needs_auth());
+    }
+
+    #[test]
+    fn rollback_bodies() {
+        assert_eq!(
+            rollback_request(r#"{"target":"prod","run":41}"#),
+            Ok(RollbackRequest {
+                target: "prod".into(),
+                run: 41,
+                dry_run: false
+            })
+        );
+        assert_eq!(
+            rollback_request(r#"{"target":"prod","run":41,"dry_run":true}"#).map(|r| r.dry_run),
+            Ok(true)
+        );
+        for bad in [
+            "",
+            "{}",
+            r#"{"target":"prod"}"#,
+            r#"{"target":"prod","run":"41"}"#,
+            r#"{"target":"prod","run":41,"dryrun":true}"#,
+        ] {
+            let e = rollback_request(bad).unwrap_err();
+            assert!(
+                e.starts_with(r#"the body must be JSON {"target": "<name>", "run": <run id>}"#),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -1,24 +1,44 @@
-//! The thin shell: workers-rs handlers and the runtime's `fetch`, wired to the pure core.
+//! The thin shell: workers-rs handlers, the runtime client and the targets' Durable Object, wired
+//! to the pure core.
 //!
-//! Nothing here decides anything; each handler reads the environment, calls the core and writes
-//! what the core returned.
+//! Nothing here decides anything; each handler reads the environment, calls the core or a target's
+//! Durable Object, and writes what came back.
+//! - this file: the Worker's `fetch` and `scheduled` handlers, and its calls to the objects;
+//! - [`client`]: the runtime's `fetch` as the core's [`crate::http::Client`];
+//! - [`target_state`]: the `TargetState` Durable Object (one run at a time, history, alerts);
+//! - [`store`]: its SQLite storage.
+
+mod client;
+mod store;
+mod target_state;
 
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
+use futures_util::future::{join_all, select, Either};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{
-    console_error, console_log, event, AbortController, CacheMode, Context, Date, Delay, Env,
-    Fetch, Headers, RequestInit, RequestRedirect,
+    console_error, console_log, event, Context, Date, Delay, Env, Headers, Method, RequestInit,
 };
 
+use crate::answers::{self, Answers, TargetAnswer};
 use crate::auth::{self, Access};
-use crate::config::{Config, Secret};
-use crate::http::{self, Client, TransportError};
-use crate::report::{self, Report};
-use crate::routes::{route, Route};
-use crate::sync::{self, Mode};
+use crate::config::{Config, ConfigError, Secret, Target};
+use crate::freshness::{self, Freshness};
+use crate::history::Trigger;
+use crate::notify;
+use crate::report;
+use crate::routes::{rollback_request, route, Route};
+use crate::state_api::{object_name, Call};
+use client::WorkerClient;
+
+/// How long the Worker waits for a target's object to answer a sync or rollback, in
+/// milliseconds: longer than the longest run (each outbound call is bounded by its retry budget)
+/// plus the run a caller may wait for. Past it, the target is reported `STATE_TIMEOUT`.
+const RUN_TIMEOUT_MS: u64 = 180_000;
+
+/// How long the Worker waits for a target's object to answer a status or freshness read, in
+/// milliseconds.
+const READ_TIMEOUT_MS: u64 = 10_000;
 
 /// Installs the panic hook once per isolate, so a panic's message reaches the log.
 #[event(start)]
@@ -26,12 +46,21 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// `GET /healthz`, `GET /` (preview), `POST /` (sync); see [`crate::routes`].
+/// `GET /healthz` (freshness), `GET /` (preview), `POST /` (sync), `GET /status`,
+/// `POST /rollback`; see [`crate::routes`].
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(
+    mut req: worker::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<worker::Response> {
     let url = req.url()?;
-    let (status, body, extra): Reply = match route(req.method().as_ref(), url.path(), url.query()) {
-        Route::Health => (200, r#"{"status":"ok"}"#.to_owned(), None),
+    let r = route(req.method().as_ref(), url.path(), url.query());
+    let (status, body, extra): Reply = match &r {
+        Route::Health => {
+            let (status, body) = health(&env).await;
+            (status, body, None)
+        }
         Route::NotFound => (
             404,
             report::error_json("NOT_FOUND", &format!("no route for {}", url.path())),
@@ -43,9 +72,9 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
                 "METHOD_NOT_ALLOWED",
                 &format!("{} is not allowed here; allowed: {allow}", req.method()),
             ),
-            Some(("allow", allow.to_owned())),
+            Some(("allow", (*allow).to_owned())),
         ),
-        r @ Route::Run { .. } => {
+        _ => {
             let expected = lookup(&env, "SYNC_AUTH_TOKEN").map(Secret::new);
             match auth::check(req.headers().get("authorization")?.as_deref(), expected.as_ref()) {
                 Access::Disabled => (
@@ -63,10 +92,29 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
                     report::error_json("UNAUTHORIZED", "the bearer token does not match SYNC_AUTH_TOKEN"),
                     Some(("www-authenticate", r#"Bearer realm="jwks-sync", error="invalid_token""#.to_owned())),
                 ),
-                Access::Allowed => run(&r, &env).await,
+                Access::Allowed => match r {
+                    Route::Status => status(&env).await,
+                    Route::Rollback => {
+                        let body = req.text().await.unwrap_or_default();
+                        rollback(&body, &env).await
+                    }
+                    _ => run(&r, &env).await,
+                },
             }
         }
     };
+    respond(status, body, extra)
+}
+
+/// An answer: status, JSON body, and one extra header.
+type Reply = (u16, String, Option<(&'static str, String)>);
+
+/// A JSON response that no cache keeps.
+pub(crate) fn respond(
+    status: u16,
+    body: String,
+    extra: Option<(&'static str, String)>,
+) -> worker::Result<worker::Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
     headers.set("cache-control", "no-store")?;
@@ -78,11 +126,8 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
         .with_headers(headers))
 }
 
-/// An answer: status, JSON body, and one extra header.
-type Reply = (u16, String, Option<(&'static str, String)>);
-
-/// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then the sync
-/// or preview runs.
+/// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then every
+/// target's object runs the sync or preview.
 async fn run(route: &Route, env: &Env) -> Reply {
     if let Route::Run {
         dry_run: Err(msg), ..
@@ -92,14 +137,15 @@ async fn run(route: &Route, env: &Env) -> Reply {
     }
     match load_config(env) {
         Ok(config) => {
-            let mode = if route.writes() {
-                Mode::Sync
+            let call = if route.writes() {
+                Call::Run(Trigger::Http)
             } else {
-                Mode::Preview
+                Call::Preview
             };
-            let report = sync::run(&WorkerClient, &config, mode, now_unix_s()).await;
-            log_report(&report, "http");
-            (report.http_status(), report.to_json(), None)
+            let dry_run = !route.writes() || config.dry_run;
+            let targets = run_all(env, &config, call, dry_run).await;
+            let a = Answers { dry_run, targets };
+            (a.http_status(), a.to_json(), None)
         }
         Err(e) => {
             console_error!("{}", report::config_error_log(&e, "http"));
@@ -108,10 +154,224 @@ async fn run(route: &Route, env: &Env) -> Reply {
     }
 }
 
+/// `POST /rollback`: one target's object restores a key set an earlier run wrote.
+async fn rollback(body: &str, env: &Env) -> Reply {
+    let request = match rollback_request(body) {
+        Ok(r) => r,
+        Err(msg) => return (400, report::error_json("BAD_REQUEST", &msg), None),
+    };
+    let config = match load_config(env) {
+        Ok(c) => c,
+        Err(e) => {
+            console_error!("{}", report::config_error_log(&e, "rollback"));
+            return (500, report::config_error_json(&e, request.dry_run), None);
+        }
+    };
+    let Some(target) = config.targets.iter().find(|t| t.name == request.target) else {
+        let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        let msg = format!(
+            "no target named {:?}; targets: {}",
+            request.target,
+            names.join(", ")
+        );
+        return (404, report::error_json("NOT_FOUND", &msg), None);
+    };
+    let call = Call::Rollback {
+        run: request.run,
+        write: !request.dry_run,
+    };
+    let answer = match call_state(env, target, call, RUN_TIMEOUT_MS).await {
+        Ok((200, text)) => target_answer(target, text, Trigger::Rollback, request.dry_run),
+        // The object's own refusals (no such run, over MAX_KEYS) are passed on as they are.
+        Ok((status, text)) if serde_json::from_str::<serde_json::Value>(&text).is_ok() => {
+            return (status, text, None)
+        }
+        Ok((status, _)) => unavailable(
+            target,
+            "STATE_UNAVAILABLE",
+            format!("the target's state answered {status}"),
+            Trigger::Rollback,
+            request.dry_run,
+        ),
+        Err((code, msg)) => unavailable(target, code, msg, Trigger::Rollback, request.dry_run),
+    };
+    let a = Answers {
+        dry_run: request.dry_run,
+        targets: vec![answer],
+    };
+    (a.http_status(), a.to_json(), None)
+}
+
+/// `GET /status`: every target's status and history, and the freshness settings.
+async fn status(env: &Env) -> Reply {
+    let config = match load_config(env) {
+        Ok(c) => c,
+        Err(e) => return (500, report::config_error_json(&e, true), None),
+    };
+    let calls = config
+        .targets
+        .iter()
+        .map(|t| call_state(env, t, Call::Status, READ_TIMEOUT_MS));
+    let mut all_answered = true;
+    let targets: Vec<String> = join_all(calls)
+        .await
+        .into_iter()
+        .zip(&config.targets)
+        .map(|(answer, t)| match answer {
+            Ok((200, text)) if text.starts_with('{') => text,
+            Ok((status, _)) => {
+                all_answered = false;
+                answers::unavailable_status(
+                    t,
+                    "STATE_UNAVAILABLE",
+                    &format!("the target's state answered {status}"),
+                )
+            }
+            Err((code, msg)) => {
+                all_answered = false;
+                answers::unavailable_status(t, code, &msg)
+            }
+        })
+        .collect();
+    let body = answers::status_json(&config.ops, crate::ops::crons(), &targets);
+    (if all_answered { 200 } else { 502 }, body, None)
+}
+
+/// `GET /healthz`: 200 when every target succeeded within `STALE_AFTER`, else 503 naming the
+/// stale ones; 503 for invalid settings, without saying which.
+async fn health(env: &Env) -> (u16, String) {
+    let Ok(config) = load_config(env) else {
+        return freshness::invalid_settings();
+    };
+    let calls = config
+        .targets
+        .iter()
+        .map(|t| call_state(env, t, Call::Freshness, READ_TIMEOUT_MS));
+    let answers = join_all(calls).await;
+    let targets: Vec<(&str, Option<Freshness>)> = config
+        .targets
+        .iter()
+        .zip(answers)
+        .map(|(t, a)| {
+            let f = match a {
+                Ok((200, text)) => serde_json::from_str(&text).ok(),
+                _ => None,
+            };
+            (t.name.as_str(), f)
+        })
+        .collect();
+    freshness::verdict(&targets)
+}
+
+/// Every target's run or preview, concurrently, in configuration order.
+async fn run_all(env: &Env, config: &Config, call: Call, dry_run: bool) -> Vec<TargetAnswer> {
+    let trigger = match call {
+        Call::Run(t) => t,
+        _ => Trigger::Http,
+    };
+    let calls = config.targets.iter().map(|t| async move {
+        match call_state(env, t, call, RUN_TIMEOUT_MS).await {
+            Ok((200, text)) => target_answer(t, text, trigger, dry_run),
+            Ok((status, text)) => {
+                let what = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/error/message")
+                            .and_then(|m| m.as_str().map(str::to_owned))
+                    })
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                unavailable(
+                    t,
+                    "STATE_UNAVAILABLE",
+                    format!("the target's state refused the run: {what}"),
+                    trigger,
+                    dry_run,
+                )
+            }
+            Err((code, msg)) => unavailable(t, code, msg, trigger, dry_run),
+        }
+    });
+    join_all(calls).await
+}
+
+/// A report the object answered, or a `STATE_UNAVAILABLE` one when it is not a report.
+fn target_answer(t: &Target, text: String, trigger: Trigger, dry_run: bool) -> TargetAnswer {
+    TargetAnswer::from_json(text).unwrap_or_else(|e| {
+        unavailable(
+            t,
+            "STATE_UNAVAILABLE",
+            format!("the target's state answered {e}"),
+            trigger,
+            dry_run,
+        )
+    })
+}
+
+/// A failed target whose object did not answer usably; logged here, as the object could not.
+fn unavailable(
+    t: &Target,
+    code: &'static str,
+    msg: String,
+    trigger: Trigger,
+    dry_run: bool,
+) -> TargetAnswer {
+    let report = answers::unavailable(t, code, msg);
+    console_error!("{}", report.log_line(trigger.as_str(), dry_run));
+    TargetAnswer::from_report(&report)
+}
+
+/// Calls a target's object with a timeout. `Err` is a code (`STATE_TIMEOUT`,
+/// `STATE_UNAVAILABLE`) and a message.
+async fn call_state(
+    env: &Env,
+    target: &Target,
+    call: Call,
+    timeout_ms: u64,
+) -> Result<(u16, String), (&'static str, String)> {
+    let unavailable = |e: worker::Error| {
+        (
+            "STATE_UNAVAILABLE",
+            format!("the target's state is unavailable: {e}"),
+        )
+    };
+    let ns = env.durable_object("TARGET_STATE").map_err(unavailable)?;
+    let stub = ns
+        .get_by_name(&object_name(&target.zone_id, &target.config_id))
+        .map_err(unavailable)?;
+    let (method, url) = call.request();
+    let mut init = RequestInit::new();
+    init.with_method(if method == "POST" {
+        Method::Post
+    } else {
+        Method::Get
+    });
+    let req = worker::Request::new_with_init(&url, &init).map_err(unavailable)?;
+    let exchange = async {
+        let mut resp = stub.fetch_with_request(req).await?;
+        let text = resp.text().await?;
+        Ok::<_, worker::Error>((resp.status_code(), text))
+    };
+    let exchange = std::pin::pin!(exchange);
+    let timeout = std::pin::pin!(Delay::from(Duration::from_millis(timeout_ms)));
+    match select(exchange, timeout).await {
+        Either::Left((answer, _)) => answer.map_err(unavailable),
+        Either::Right(_) => Err((
+            "STATE_TIMEOUT",
+            format!(
+                "the target's state did not answer within {} s; see GET /status",
+                timeout_ms / 1000
+            ),
+        )),
+    }
+}
+
 /// The cron trigger. Written by hand instead of with `#[event(scheduled)]`, whose glue always
 /// resolves: a failed sync must reject with a JavaScript `Error`, so Cloudflare's cron event log
 /// shows the invocation as an exception naming the failed targets (not as a success, and not as
 /// a panic, which would also reset the isolate).
+///
+/// After every target, the heartbeat: `HEARTBEAT_URL` when all succeeded, `HEARTBEAT_FAIL_URL`
+/// (if set) otherwise. Only here: a manual `POST /` must not hide a dead cron.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, wasm_bindgen_futures = ::worker::wasm_bindgen_futures, js_sys = ::worker::js_sys)]
 pub async fn scheduled(
     _event: worker::worker_sys::ScheduledEvent,
@@ -125,30 +385,40 @@ pub async fn scheduled(
             return Err(worker::js_sys::Error::new(&format!("jwks-sync: {e}")).into());
         }
     };
-    let report = sync::run(&WorkerClient, &config, Mode::Sync, now_unix_s()).await;
-    log_report(&report, "cron");
-    if report.failed() {
+    let targets = run_all(&env, &config, Call::Run(Trigger::Cron), config.dry_run).await;
+    let a = Answers {
+        dry_run: config.dry_run,
+        targets,
+    };
+    let ping = match (&config.ops.heartbeat_url, &config.ops.heartbeat_fail_url) {
+        (Some(ok), _) if !a.failed() => Some(("success", ok)),
+        (Some(_), Some(fail)) => Some(("fail", fail)),
+        _ => None,
+    };
+    let heartbeat = match ping {
+        None => None,
+        Some((kind, url)) => Some(match notify::ping(&WorkerClient, url).await {
+            Ok(()) => format!("{kind} ping sent"),
+            Err(e) => format!("{kind} ping failed: {e}"),
+        }),
+    };
+    let line = answers::cron_line(&a, heartbeat.as_deref());
+    if a.failed() || heartbeat.as_deref().is_some_and(|h| h.contains("failed")) {
+        console_error!("{line}");
+    } else {
+        console_log!("{line}");
+    }
+    if a.failed() {
         return Err(worker::js_sys::Error::new(&format!(
             "jwks-sync: sync failed for {}",
-            report.failure_summary()
+            a.failure_summary()
         ))
         .into());
     }
     Ok(JsValue::UNDEFINED)
 }
 
-/// One JSON line per target; failed targets go to the error log.
-fn log_report(report: &Report, trigger: &str) {
-    for (failed, line) in report.log_lines(trigger) {
-        if failed {
-            console_error!("{line}");
-        } else {
-            console_log!("{line}");
-        }
-    }
-}
-
-fn load_config(env: &Env) -> Result<Config, crate::config::ConfigError> {
+pub(crate) fn load_config(env: &Env) -> Result<Config, ConfigError> {
     Config::from_lookup(|name| lookup(env, name))
 }
 
@@ -169,100 +439,7 @@ fn lookup(env: &Env, name: &str) -> Option<String> {
         .map(String::from)
 }
 
-fn now_unix_s() -> i64 {
-    (Date::now().as_millis() / 1000) as i64
-}
-
-/// [`Client`] over the runtime's `fetch`, with redirects left to the caller and a timeout by
-/// `AbortController`.
-struct WorkerClient;
-
-impl Client for WorkerClient {
-    async fn send(
-        &self,
-        req: &http::Request,
-        max_body_bytes: usize,
-    ) -> Result<http::Response, TransportError> {
-        let net = |e: worker::Error| TransportError::Network(e.to_string());
-        let headers = Headers::new();
-        for (name, value) in &req.headers {
-            headers.set(name, value).map_err(net)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(match req.method {
-            http::Method::Get => worker::Method::Get,
-            http::Method::Put => worker::Method::Put,
-        })
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-        if req.no_store {
-            init.with_cache(CacheMode::NoStore);
-        }
-        if let Some(body) = &req.body {
-            init.with_body(Some(JsValue::from_str(body)));
-        }
-        let request = worker::Request::new_with_init(&req.url, &init).map_err(net)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let exchange = async {
-            let mut resp = Fetch::Request(request)
-                .send_with_signal(&signal)
-                .await
-                .map_err(net)?;
-            let h = resp.headers();
-            let header = |name: &str| h.get(name).ok().flatten();
-            let too_large = TransportError::TooLarge {
-                limit_bytes: max_body_bytes,
-            };
-            if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
-                if len > max_body_bytes {
-                    return Err(too_large);
-                }
-            }
-            let (content_type, location, retry_after) = (
-                header("content-type"),
-                header("location"),
-                header("retry-after"),
-            );
-            // Read chunk by chunk up to the limit: content-length may be absent (chunked) or
-            // describe a compressed body. No stream means no body (e.g. 204).
-            let mut body = Vec::new();
-            if let Ok(mut stream) = resp.stream() {
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(net)?;
-                    if body.len() + chunk.len() > max_body_bytes {
-                        return Err(too_large);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-            }
-            Ok(http::Response {
-                status: resp.status_code(),
-                content_type,
-                location,
-                retry_after,
-                body,
-            })
-        };
-        let exchange = std::pin::pin!(exchange);
-        let timeout = std::pin::pin!(Delay::from(Duration::from_millis(req.timeout_ms)));
-        let outcome = match select(exchange, timeout).await {
-            Either::Left((outcome, _)) => outcome,
-            Either::Right(_) => {
-                controller.abort();
-                Err(TransportError::Timeout {
-                    after_ms: req.timeout_ms,
-                })
-            }
-        };
-        outcome
-    }
-
-    async fn sleep(&self, ms: u64) {
-        Delay::from(Duration::from_millis(ms)).await;
-    }
-
-    fn now_ms(&self) -> u64 {
-        Date::now().as_millis()
-    }
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    Date::now().as_millis()
 }

@@ -4,15 +4,16 @@
 //! target was fetched and normalized without error and the live keys were read. Any earlier
 //! failure leaves what is live untouched (stale-if-error, failure modes B12 and B21).
 
-use crate::cloudflare::{self, CfError, CfErrorKind};
+use crate::cloudflare::{self, CfError, CfErrorKind, LiveKeys};
 use crate::config::{Config, Target};
 use crate::diff::diff;
 use crate::error::Error;
+use crate::grace::{self, FirstMissing};
 use crate::http::{
     send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
 };
-use crate::jwks::{self, Options};
-use crate::report::{ErrorReport, KeyId, Outcome, Report, TargetReport};
+use crate::jwks::{self, Options, PublicJwk};
+use crate::report::{ErrorReport, KeyId, Outcome, TargetReport};
 use crate::source::extract_source;
 
 /// Largest Cloudflare API answer read, in bytes.
@@ -27,35 +28,79 @@ pub enum Mode {
     Preview,
 }
 
-/// Syncs (or previews) every target of `config` in order and reports each.
-///
-/// `now_unix_s` (seconds since the epoch) dates `x5c` certificates when ranking keys over the limit.
-pub async fn run<C: Client>(client: &C, config: &Config, mode: Mode, now_unix_s: i64) -> Report {
-    let write = mode == Mode::Sync && !config.dry_run;
-    let run = Run {
-        client,
-        config,
-        opts: Options {
-            now_unix_s,
-            ..config.jwks.clone()
-        },
-        policy: RetryPolicy {
-            timeout_ms: config.fetch_timeout_ms,
-            ..RetryPolicy::default()
-        },
-        write,
-    };
-    let mut targets = Vec::with_capacity(config.targets.len());
-    for target in &config.targets {
-        targets.push(run.target(target).await);
-    }
-    Report {
-        dry_run: !write,
-        targets,
-    }
+/// What one target's run takes from the target's recorded state and from the clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Milliseconds since the Unix epoch: the grace period's clock; its seconds date `x5c`
+    /// certificates when ranking keys over the limit.
+    pub now_ms: u64,
+    /// When each live key the IdP stopped publishing was first found missing (see
+    /// [`crate::grace`]); empty when the grace period is off.
+    pub first_missing: &'a FirstMissing,
 }
 
-/// What every target of one run shares.
+/// One target's run: its report, and what its Durable Object records.
+#[derive(Debug, Clone)]
+pub struct TargetRun {
+    /// The result, as answered and logged.
+    pub report: TargetReport,
+    /// The keys of a verified write, exactly as sent: a set a rollback can restore.
+    pub written: Option<Vec<PublicJwk>>,
+    /// The first-missing times to record; `None` leaves the record as it is (the run did not get
+    /// as far as comparing the IdP's keys with the live ones).
+    pub first_missing: Option<FirstMissing>,
+}
+
+/// Syncs (or previews) one target: fetch → normalize → read live → grace period → diff →
+/// replace → verify.
+///
+/// Writes only in [`Mode::Sync`] without `DRY_RUN`. With `RETAIN_REMOVED_KEYS_FOR` set, live
+/// keys the IdP stopped publishing are kept beside its keys as [`grace::decide`] says.
+pub async fn run_target<C: Client>(
+    client: &C,
+    config: &Config,
+    target: &Target,
+    mode: Mode,
+    ctx: &Context<'_>,
+) -> TargetRun {
+    let write = mode == Mode::Sync && !config.dry_run;
+    let run = Run::new(client, config, write, ctx.now_ms);
+    let mut out = run.blank(target);
+    if let Err(e) = run.sync(target, ctx, &mut out).await {
+        out.report.error = Some(ErrorReport::from(&e));
+    }
+    out
+}
+
+/// Puts `keys` (a set an earlier run wrote) back as the target's credentials, through the same
+/// read of the live keys, diff, write and verification as a sync. The IdP is not consulted.
+///
+/// `write` false previews the restore. `DRY_RUN` does not apply: a restore is an operator's
+/// explicit request, typically made while `DRY_RUN` pauses the cron (README, "Rollback").
+pub async fn restore_target<C: Client>(
+    client: &C,
+    config: &Config,
+    target: &Target,
+    keys: &[PublicJwk],
+    write: bool,
+    now_ms: u64,
+) -> TargetRun {
+    let run = Run::new(client, config, write, now_ms);
+    let mut out = run.blank(target);
+    out.report.keys = keys.iter().map(KeyId::from).collect();
+    let pushed = match run.read_live(target).await {
+        Ok(live) => run.push(target, &live, keys, &mut out.report).await,
+        Err(e) => Err(e),
+    };
+    match pushed {
+        Ok(true) => out.written = Some(keys.to_vec()),
+        Ok(false) => {}
+        Err(e) => out.report.error = Some(ErrorReport::from(&e)),
+    }
+    out
+}
+
+/// What every step of one target's run shares.
 struct Run<'a, C> {
     client: &'a C,
     config: &'a Config,
@@ -64,28 +109,54 @@ struct Run<'a, C> {
     write: bool,
 }
 
-impl<C: Client> Run<'_, C> {
-    async fn target(&self, target: &Target) -> TargetReport {
-        let mut report = TargetReport {
-            name: target.name.clone(),
-            zone_id: target.zone_id.clone(),
-            config_id: target.config_id.clone(),
-            outcome: Outcome::Failed,
-            keys: Vec::new(),
-            dropped: Vec::new(),
-            diff: None,
-            warnings: Vec::new(),
-            error: None,
-        };
-        // `outcome` stays `Failed` unless the sync reaches one of its successful ends.
-        if let Err(e) = self.sync(target, &mut report).await {
-            report.error = Some(ErrorReport::from(&e));
+impl<'a, C: Client> Run<'a, C> {
+    fn new(client: &'a C, config: &'a Config, write: bool, now_ms: u64) -> Self {
+        Run {
+            client,
+            config,
+            opts: Options {
+                now_unix_s: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+                ..config.jwks.clone()
+            },
+            policy: RetryPolicy {
+                timeout_ms: config.fetch_timeout_ms,
+                ..RetryPolicy::default()
+            },
+            write,
         }
-        report
     }
 
-    async fn sync(&self, target: &Target, report: &mut TargetReport) -> Result<(), Error> {
+    /// A run that has not got anywhere: `outcome` stays `Failed` unless the sync reaches one of
+    /// its successful ends.
+    fn blank(&self, target: &Target) -> TargetRun {
+        TargetRun {
+            report: TargetReport {
+                name: target.name.clone(),
+                zone_id: target.zone_id.clone(),
+                config_id: target.config_id.clone(),
+                outcome: Outcome::Failed,
+                keys: Vec::new(),
+                dropped: Vec::new(),
+                diff: None,
+                retained: Vec::new(),
+                warnings: Vec::new(),
+                error: None,
+                run_id: None,
+                restored_from: None,
+            },
+            written: None,
+            first_missing: None,
+        }
+    }
+
+    async fn sync(
+        &self,
+        target: &Target,
+        ctx: &Context<'_>,
+        out: &mut TargetRun,
+    ) -> Result<(), Error> {
         let (client, opts, policy) = (self.client, &self.opts, &self.policy);
+        let report = &mut out.report;
         // Every source must succeed: a partial set could lock users out.
         let mut extracted = Vec::with_capacity(target.sources.len());
         for source in &target.sources {
@@ -106,33 +177,82 @@ impl<C: Client> Run<'_, C> {
             report.warnings.push(warning);
         }
 
+        let live = self.read_live(target).await?;
+        let mut desired = set.keys;
+        let mut kept_missing = FirstMissing::default();
+        match self.config.ops.retain_removed_keys_for_ms {
+            Some(period_ms) => {
+                let d = grace::decide(
+                    &live.keys,
+                    &desired,
+                    ctx.first_missing,
+                    ctx.now_ms,
+                    period_ms,
+                    opts.max_keys,
+                );
+                report.keys.extend(d.keep.iter().map(KeyId::from));
+                report.retained = d.retained;
+                report.warnings.extend(d.warnings);
+                desired.extend(d.keep);
+                out.first_missing = Some(d.all_missing);
+                kept_missing = d.kept_missing;
+            }
+            None => out.first_missing = Some(FirstMissing::default()),
+        }
+        if self.push(target, &live, &desired, &mut out.report).await? {
+            // The write removed every missing key that was not kept.
+            out.first_missing = Some(kept_missing);
+            out.written = Some(desired);
+        }
+        Ok(())
+    }
+
+    /// Reads the target's live keys.
+    async fn read_live(&self, target: &Target) -> Result<LiveKeys, Error> {
         let base = &self.config.cf_api_base;
         let url = cloudflare::config_url(base, &target.zone_id, &target.config_id);
         let resp = self
             .cf_call(Method::Get, &url, None, "read live keys")
             .await?;
-        let live = cloudflare::parse_config(&url, resp.status, &resp.body, opts.rsa_default_alg)?;
-        let (d, needed) = diff(&live, &set.keys);
+        Ok(cloudflare::parse_config(
+            &url,
+            resp.status,
+            &resp.body,
+            self.opts.rsa_default_alg,
+        )?)
+    }
+
+    /// Diffs `desired` against `live` and, when they differ and the run may write, replaces the
+    /// credentials and verifies the answer. Returns whether a verified write happened.
+    async fn push(
+        &self,
+        target: &Target,
+        live: &LiveKeys,
+        desired: &[PublicJwk],
+        report: &mut TargetReport,
+    ) -> Result<bool, Error> {
+        let (d, needed) = diff(live, desired);
         report.diff = Some(d);
         if !needed {
             report.outcome = Outcome::Unchanged;
-            return Ok(());
+            return Ok(false);
         }
         if !self.write {
             report.outcome = Outcome::WouldUpdate;
-            return Ok(());
+            return Ok(false);
         }
 
+        let base = &self.config.cf_api_base;
         let url = cloudflare::credentials_url(base, &target.zone_id, &target.config_id);
-        let body = cloudflare::credentials_body(&set.keys);
+        let body = cloudflare::credentials_body(desired);
         let resp = self
             .cf_call(Method::Put, &url, Some(body), "replace credentials")
             .await?;
-        let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, &set.keys)?;
+        let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, desired)?;
         let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
         report.warnings.extend(messages);
         report.outcome = Outcome::Updated;
-        Ok(())
+        Ok(true)
     }
 
     /// One Cloudflare API call with the token, retried under the run's policy.
@@ -275,9 +395,21 @@ mod tests {
     }
 
     fn run_one(c: &FakeClient, cfg: &Config, mode: Mode) -> TargetReport {
-        let mut r = block_on(run(c, cfg, mode, 0));
-        assert_eq!(r.targets.len(), 1);
-        r.targets.remove(0)
+        run_at(c, cfg, mode, 0, &FirstMissing::default()).report
+    }
+
+    fn run_at(
+        c: &FakeClient,
+        cfg: &Config,
+        mode: Mode,
+        now_ms: u64,
+        first_missing: &FirstMissing,
+    ) -> TargetRun {
+        let ctx = Context {
+            now_ms,
+            first_missing,
+        };
+        block_on(run_target(c, cfg, &cfg.targets[0], mode, &ctx))
     }
 
     #[test]
@@ -328,10 +460,10 @@ mod tests {
             let c = scripted(&[a()], &[]);
             let mut cfg = config(&[JWKS_URL]);
             cfg.dry_run = dry;
-            let r = block_on(run(&c, &cfg, mode, 0));
-            assert!(r.dry_run);
-            assert_eq!(r.targets[0].outcome, Outcome::WouldUpdate);
+            let r = run_at(&c, &cfg, mode, 0, &FirstMissing::default());
+            assert_eq!(r.report.outcome, Outcome::WouldUpdate);
             assert!(c.sent_to(Method::Put).is_empty());
+            assert_eq!(r.written, None);
         }
     }
 
@@ -514,9 +646,9 @@ mod tests {
     #[test]
     fn the_report_never_holds_the_token() {
         let c = cf_refuses(401);
-        let r = block_on(run(&c, &config(&[JWKS_URL]), Mode::Sync, 0));
-        assert!(!r.to_json().contains(TOKEN));
-        assert_eq!(r.http_status(), 502);
-        assert_eq!(r.failure_summary(), "default (cloudflare)");
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert!(!serde_json::to_string(&t).unwrap().contains(TOKEN));
+        assert_eq!(t.outcome, Outcome::Failed);
+        assert_eq!(t.error.unwrap().stage, Stage::Cloudflare);
     }
 }

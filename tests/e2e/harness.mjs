@@ -1,20 +1,21 @@
 // The end-to-end harness: the compiled Worker (build/index.js) in workerd through Miniflare, pointed
 // at the local emulator of the Cloudflare API and of identity providers.
 import { Miniflare } from 'miniflare';
-import { fileURLToPath } from 'node:url';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../../emulator/index.mjs';
+import { workerOptions } from './miniflare.mjs';
 
 export { DEFAULT_ZONE_ID as ZONE, DEFAULT_CONFIG_ID as CONFIG, DEFAULT_TOKEN as CF_TOKEN };
 export const AUTH_TOKEN = 'e2e-sync-auth-token-0123456789';
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * Starts the emulator and the Worker. `env(emu)` returns the Worker's bindings (vars and secrets);
- * the default is one target synced from the emulator IdP `main`.
- * Returns { emu, mf, logs, fetch(path, init), get(path), post(path), scheduled(), close() }.
+ * the default is one target synced from the emulator IdP `main`. `emu` reuses a running emulator
+ * (then `close()` leaves it running); `persistDir` keeps the Durable Objects' storage there.
+ * Returns { emu, mf, logs, fetch(path, init), get(path), post(path), status(), health(),
+ * rollback(body), scheduled(), close() }.
  */
-export async function start({ env, emulator = {} } = {}) {
-  const emu = await startEmulator({ idps: ['main'], ...emulator });
+export async function start({ env, emulator = {}, emu: shared, persistDir } = {}) {
+  const emu = shared ?? (await startEmulator({ idps: ['main'], ...emulator }));
   const bindings = {
     CF_API_BASE: emu.cfApiBase,
     CF_API_TOKEN: DEFAULT_TOKEN,
@@ -32,18 +33,16 @@ export async function start({ env, emulator = {} } = {}) {
       logs.push(...lines.filter((l) => l.trim() !== ''));
     });
   };
-  const mf = new Miniflare({
-    rootPath: root,
-    scriptPath: 'build/index.js',
-    modules: true,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-    compatibilityDate: '2025-09-01',
-    bindings,
-    handleRuntimeStdio: (stdout, stderr) => {
-      collect(stdout);
-      collect(stderr);
-    },
-  });
+  const mf = new Miniflare(
+    workerOptions({
+      bindings,
+      persistDir,
+      handleRuntimeStdio: (stdout, stderr) => {
+        collect(stdout);
+        collect(stderr);
+      },
+    }),
+  );
   const url = await mf.ready;
   const auth = { authorization: `Bearer ${AUTH_TOKEN}` };
   const h = {
@@ -57,6 +56,16 @@ export async function start({ env, emulator = {} } = {}) {
     },
     async post(path = '/', headers = auth) {
       const r = await h.fetch(path, { method: 'POST', headers });
+      return { status: r.status, headers: r.headers, body: await r.json() };
+    },
+    /** `GET /status`, authenticated. */
+    status: () => h.get('/status'),
+    /** `GET /healthz`, unauthenticated. */
+    health: () => h.get('/healthz', {}),
+    /** `POST /rollback` with a JSON body (an object, or text as it is). */
+    async rollback(body, headers = auth) {
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      const r = await h.fetch('/rollback', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: text });
       return { status: r.status, headers: r.headers, body: await r.json() };
     },
     async scheduled(cron = '*/5 * * * *') {
@@ -79,7 +88,7 @@ export async function start({ env, emulator = {} } = {}) {
     puts: () => emu.requestsTo({ route: 'putCredentials' }),
     async close() {
       await mf.dispose();
-      await emu.close();
+      if (!shared) await emu.close();
     },
   };
   return h;

@@ -1,0 +1,347 @@
+//! Alerts on a change of a target's state (`ALERT_WEBHOOK_URL`): when it starts failing, when it
+//! recovers, and when its live keys change. One alert per transition, never one per failed run.
+//!
+//! The state an alert announced (`ok` or `failing`) is recorded by the target's Durable Object;
+//! [`transition`] compares it with a run's outcome. A run that recovers and changes the keys in
+//! the same write sends one alert, `recovered`, listing the kids.
+//!
+//! # Format
+//! ```text
+//! {"text": "jwks-sync prod: FAILING at fetch (JWKS_HTTP_STATUS): fetch https://…: expected 2xx, got 503 (run 12, cron)",
+//!  "event": "failing" | "recovered" | "keys_changed",
+//!  "target": "prod", "zone_id": "…", "config_id": "…",
+//!  "outcome": "failed", "code": "JWKS_HTTP_STATUS",
+//!  "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "…"},
+//!  "kids": {"added": ["k2"], "removed": ["k1"]},
+//!  "run_id": 12, "trigger": "cron", "restored_from": 9, "time": "2026-09-14T10:05:00Z"}
+//! ```
+//! `text` is plain text (no markup, at most [`TEXT_CHARS`] characters) that Slack, Mattermost and
+//! Discord's `/slack` endpoint display as the message (operations.md §2.6); the other fields are
+//! for machines. `error` is present for `failing`, `kids` when live keys changed, `restored_from`
+//! for a rollback. Nothing secret: keys by `kid` only, and no URL of the webhook or heartbeat.
+
+use serde::Serialize;
+
+use crate::history::{Kids, Trigger};
+use crate::report::{ErrorReport, Outcome, TargetReport};
+use crate::timestamp::rfc3339;
+
+/// Longest `text`, in characters: Discord's message limit, the smallest of the common receivers
+/// (operations.md §2.6).
+pub const TEXT_CHARS: usize = 2000;
+
+/// The state the last alert announced, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Nothing announced, or the last alert said it works.
+    Ok,
+    /// The last alert said it fails.
+    Failing,
+}
+
+impl State {
+    /// Reads the recorded value: `failing`, else [`State::Ok`].
+    pub fn from_recorded(value: Option<&str>) -> State {
+        match value {
+            Some("failing") => State::Failing,
+            _ => State::Ok,
+        }
+    }
+
+    /// `ok` or `failing`, as recorded and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Failing => "failing",
+        }
+    }
+}
+
+/// What an alert announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The target failed after working (or on its first run).
+    Failing,
+    /// The target succeeded after failing.
+    Recovered,
+    /// A verified write changed the live keys of a working target.
+    KeysChanged,
+}
+
+/// The state after a run of a recorded (not preview) run with `outcome`, and the alert to send.
+/// `keys_changed` is true when the run's verified write changed the live keys.
+pub fn transition(before: State, outcome: Outcome, keys_changed: bool) -> (State, Option<Event>) {
+    match (before, outcome) {
+        (_, Outcome::WouldUpdate) => (before, None),
+        (State::Ok, Outcome::Failed) => (State::Failing, Some(Event::Failing)),
+        (State::Failing, Outcome::Failed) => (State::Failing, None),
+        (State::Failing, _) => (State::Ok, Some(Event::Recovered)),
+        (State::Ok, _) if keys_changed => (State::Ok, Some(Event::KeysChanged)),
+        (State::Ok, _) => (State::Ok, None),
+    }
+}
+
+/// The JSON body of the alert `event` for `report` (a recorded run: `run_id` set), sent at
+/// `time_ms` (milliseconds since the epoch).
+pub fn body(event: Event, report: &TargetReport, trigger: Trigger, time_ms: u64) -> String {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        text: String,
+        event: Event,
+        target: &'a str,
+        zone_id: &'a str,
+        config_id: &'a str,
+        outcome: Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a ErrorReport>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kids: Option<Kids>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<i64>,
+        trigger: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restored_from: Option<i64>,
+        time: String,
+    }
+    let kids = Kids::of(report);
+    let b = Body {
+        text: text(event, report, kids.as_ref(), trigger),
+        event,
+        target: &report.name,
+        zone_id: &report.zone_id,
+        config_id: &report.config_id,
+        outcome: report.outcome,
+        code: report.error.as_ref().map(|e| e.code),
+        error: report.error.as_ref(),
+        kids,
+        run_id: report.run_id,
+        trigger: trigger.as_str(),
+        restored_from: report.restored_from,
+        time: rfc3339(time_ms),
+    };
+    serde_json::to_string(&b).unwrap_or_default()
+}
+
+/// The human line: target and what happened first, then the detail, then the run.
+fn text(event: Event, report: &TargetReport, kids: Option<&Kids>, trigger: Trigger) -> String {
+    let mut t = format!("jwks-sync {}: ", report.name);
+    match event {
+        Event::Failing => match &report.error {
+            Some(e) => t.push_str(&format!(
+                "FAILING at {} ({}): {}",
+                e.stage, e.code, e.message
+            )),
+            None => t.push_str("FAILING"),
+        },
+        Event::Recovered => t.push_str(&format!("recovered ({})", outcome_word(report.outcome))),
+        Event::KeysChanged => t.push_str("live keys changed"),
+    }
+    if let Some(k) = kids {
+        for (label, list) in [
+            ("added", &k.added),
+            ("removed", &k.removed),
+            ("changed", &k.changed),
+        ] {
+            if !list.is_empty() {
+                t.push_str(&format!("; {label} {}", list.join(", ")));
+            }
+        }
+    }
+    if let Some(from) = report.restored_from {
+        t.push_str(&format!("; restored the key set of run {from}"));
+    }
+    match report.run_id {
+        Some(id) => t.push_str(&format!(" (run {id}, {})", trigger.as_str())),
+        None => t.push_str(&format!(" ({})", trigger.as_str())),
+    }
+    if t.chars().count() > TEXT_CHARS {
+        t = t.chars().take(TEXT_CHARS - 1).collect();
+        t.push('…');
+    }
+    t
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Updated => "updated",
+        Outcome::Unchanged => "unchanged",
+        Outcome::WouldUpdate => "would update",
+        Outcome::Failed => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::Diff;
+    use crate::error::Stage;
+    use serde_json::{json, Value};
+
+    const T: u64 = 1_789_380_300_000;
+
+    fn report(outcome: Outcome) -> TargetReport {
+        TargetReport {
+            name: "prod".into(),
+            zone_id: "z".into(),
+            config_id: "c".into(),
+            run_id: Some(12),
+            restored_from: None,
+            outcome,
+            keys: Vec::new(),
+            dropped: Vec::new(),
+            diff: Some(Diff {
+                added: vec!["k2".into()],
+                removed: vec!["k1".into()],
+                unchanged: vec!["k0".into()],
+                changed: Vec::new(),
+            }),
+            retained: Vec::new(),
+            warnings: Vec::new(),
+            error: (outcome == Outcome::Failed).then(|| ErrorReport {
+                stage: Stage::Fetch,
+                code: "JWKS_HTTP_STATUS",
+                message: "fetch https://idp.example/jwks: expected 2xx, got 503".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn one_alert_per_transition() {
+        use Outcome::*;
+        let rows = [
+            (
+                State::Ok,
+                Failed,
+                false,
+                State::Failing,
+                Some(Event::Failing),
+            ),
+            (State::Failing, Failed, false, State::Failing, None),
+            (
+                State::Failing,
+                Unchanged,
+                false,
+                State::Ok,
+                Some(Event::Recovered),
+            ),
+            (
+                State::Failing,
+                Updated,
+                true,
+                State::Ok,
+                Some(Event::Recovered),
+            ),
+            (
+                State::Ok,
+                Updated,
+                true,
+                State::Ok,
+                Some(Event::KeysChanged),
+            ),
+            (State::Ok, Unchanged, false, State::Ok, None),
+            (State::Ok, WouldUpdate, false, State::Ok, None),
+            (State::Failing, WouldUpdate, false, State::Failing, None),
+        ];
+        for (before, outcome, changed, after, event) in rows {
+            assert_eq!(
+                transition(before, outcome, changed),
+                (after, event),
+                "{before:?} {outcome:?}"
+            );
+        }
+        // Five failed runs in a row: one alert.
+        let mut state = State::Ok;
+        let mut sent = 0;
+        for _ in 0..5 {
+            let (next, event) = transition(state, Outcome::Failed, false);
+            state = next;
+            sent += usize::from(event.is_some());
+        }
+        assert_eq!(sent, 1);
+    }
+
+    #[test]
+    fn recorded_states() {
+        assert_eq!(State::from_recorded(Some("failing")), State::Failing);
+        assert_eq!(State::from_recorded(Some("ok")), State::Ok);
+        assert_eq!(State::from_recorded(None), State::Ok);
+        assert_eq!(
+            (State::Ok.as_str(), State::Failing.as_str()),
+            ("ok", "failing")
+        );
+    }
+
+    #[test]
+    fn failing_body() {
+        let b: Value = serde_json::from_str(&body(
+            Event::Failing,
+            &report(Outcome::Failed),
+            Trigger::Cron,
+            T,
+        ))
+        .unwrap();
+        assert_eq!(
+            b,
+            json!({
+                "text": "jwks-sync prod: FAILING at fetch (JWKS_HTTP_STATUS): fetch https://idp.example/jwks: expected 2xx, got 503 (run 12, cron)",
+                "event": "failing", "target": "prod", "zone_id": "z", "config_id": "c",
+                "outcome": "failed", "code": "JWKS_HTTP_STATUS",
+                "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "fetch https://idp.example/jwks: expected 2xx, got 503"},
+                "run_id": 12, "trigger": "cron", "time": "2026-09-14T10:05:00Z"
+            })
+        );
+    }
+
+    #[test]
+    fn change_and_recovery_bodies_list_the_kids() {
+        let b: Value = serde_json::from_str(&body(
+            Event::KeysChanged,
+            &report(Outcome::Updated),
+            Trigger::Http,
+            T,
+        ))
+        .unwrap();
+        assert_eq!(
+            b["text"],
+            "jwks-sync prod: live keys changed; added k2; removed k1 (run 12, http)"
+        );
+        assert_eq!(b["kids"], json!({"added": ["k2"], "removed": ["k1"]}));
+        assert_eq!(b.get("error"), None);
+        let mut r = report(Outcome::Updated);
+        r.restored_from = Some(9);
+        let b: Value =
+            serde_json::from_str(&body(Event::Recovered, &r, Trigger::Rollback, T)).unwrap();
+        assert_eq!(
+            b["text"],
+            "jwks-sync prod: recovered (updated); added k2; removed k1; restored the key set of run 9 (run 12, rollback)"
+        );
+        assert_eq!(b["restored_from"], 9);
+        let b: Value = serde_json::from_str(&body(
+            Event::Recovered,
+            &report(Outcome::Unchanged),
+            Trigger::Cron,
+            T,
+        ))
+        .unwrap();
+        assert_eq!(
+            b["text"],
+            "jwks-sync prod: recovered (unchanged) (run 12, cron)"
+        );
+        assert_eq!(b.get("kids"), None);
+    }
+
+    #[test]
+    fn the_text_is_cut_to_the_smallest_receivers_limit() {
+        let mut r = report(Outcome::Failed);
+        r.error.as_mut().unwrap().message = "x".repeat(5000);
+        let b: Value = serde_json::from_str(&body(Event::Failing, &r, Trigger::Cron, T)).unwrap();
+        let text = b["text"].as_str().unwrap();
+        assert_eq!(text.chars().count(), TEXT_CHARS);
+        assert!(text.ends_with('…'));
+        // The machine fields keep the whole message.
+        assert_eq!(b["error"]["message"].as_str().unwrap().len(), 5000);
+    }
+}

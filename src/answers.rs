@@ -1,0 +1,354 @@
+//! The Worker's answer to a sync, preview or rollback: each target's report as the target's
+//! Durable Object answered it, or as the Worker wrote it when the object did not answer.
+//!
+//! # Format
+//! ```text
+//! {"dry_run": false, "targets": [<target report>, …]}
+//! ```
+//! Each target report is passed on exactly as its object wrote it (see [`crate::report`]); the
+//! Worker reads only what it needs to aggregate: the name, the outcome and the failed stage.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Target;
+use crate::error::Stage;
+use crate::ops::{Ops, StaleAfterFrom};
+use crate::report::{ErrorReport, TargetReport};
+
+/// One target's report, as JSON text, and what the Worker read from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetAnswer {
+    json: String,
+    name: String,
+    /// `Some(stage)` when the outcome is `failed`.
+    failed_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Head {
+    name: String,
+    outcome: String,
+    error: Option<HeadError>,
+}
+
+#[derive(Deserialize)]
+struct HeadError {
+    stage: String,
+}
+
+impl TargetAnswer {
+    /// A target report as a Durable Object answered it. `Err` (a short description, without the
+    /// text) when it is not a JSON object with `name` and `outcome`.
+    pub fn from_json(json: String) -> Result<TargetAnswer, String> {
+        let head: Head = serde_json::from_str(&json).map_err(|e| format!("not a report: {e}"))?;
+        let failed_at = (head.outcome == "failed").then(|| {
+            head.error
+                .map(|e| e.stage)
+                .unwrap_or_else(|| "unknown".to_owned())
+        });
+        Ok(TargetAnswer {
+            json,
+            name: head.name,
+            failed_at,
+        })
+    }
+
+    /// A report the Worker made itself.
+    pub fn from_report(report: &TargetReport) -> TargetAnswer {
+        TargetAnswer {
+            json: report.to_json(),
+            name: report.name.clone(),
+            failed_at: report
+                .failed()
+                .then(|| report.error.as_ref().map_or(Stage::State, |e| e.stage))
+                .map(|s| s.as_str().to_owned()),
+        }
+    }
+
+    /// The target's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The report's JSON text.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// True when the target failed.
+    pub fn failed(&self) -> bool {
+        self.failed_at.is_some()
+    }
+}
+
+/// Every target's answer, in configuration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answers {
+    /// True when nothing could be written (a preview, `?dry_run=true`, or `DRY_RUN`).
+    pub dry_run: bool,
+    /// One entry per target.
+    pub targets: Vec<TargetAnswer>,
+}
+
+impl Answers {
+    /// True when any target failed: the HTTP answer is then 502 and the cron invocation an error.
+    pub fn failed(&self) -> bool {
+        self.targets.iter().any(TargetAnswer::failed)
+    }
+
+    /// The HTTP status: 200 when every target succeeded, else 502.
+    pub fn http_status(&self) -> u16 {
+        if self.failed() {
+            502
+        } else {
+            200
+        }
+    }
+
+    /// The names and stages of failed targets, e.g. `prod (fetch), staging (cloudflare)`.
+    pub fn failure_summary(&self) -> String {
+        let failed: Vec<String> = self
+            .targets
+            .iter()
+            .filter_map(|t| t.failed_at.as_ref().map(|s| format!("{} ({s})", t.name)))
+            .collect();
+        failed.join(", ")
+    }
+
+    /// The answer as one line of JSON. Each target's text is valid JSON (checked when it was
+    /// read), so it is put in as it is.
+    pub fn to_json(&self) -> String {
+        let mut out = format!("{{\"dry_run\":{},\"targets\":[", self.dry_run);
+        for (i, t) in self.targets.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&t.json);
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// The report of a target whose Durable Object did not answer usably: outcome `failed`, stage
+/// `state`, with `code` (`STATE_TIMEOUT` or `STATE_UNAVAILABLE`) and `message`.
+pub fn unavailable(target: &Target, code: &'static str, message: String) -> TargetReport {
+    TargetReport {
+        name: target.name.clone(),
+        zone_id: target.zone_id.clone(),
+        config_id: target.config_id.clone(),
+        run_id: None,
+        restored_from: None,
+        outcome: crate::report::Outcome::Failed,
+        keys: Vec::new(),
+        dropped: Vec::new(),
+        diff: None,
+        retained: Vec::new(),
+        warnings: Vec::new(),
+        error: Some(ErrorReport {
+            stage: Stage::State,
+            code,
+            message,
+        }),
+    }
+}
+
+/// The log line of a cron invocation, after its targets' own lines:
+/// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"success ping sent"}`.
+/// `heartbeat` is absent when no heartbeat URL applies.
+pub fn cron_line(answers: &Answers, heartbeat: Option<&str>) -> String {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        event: &'static str,
+        dry_run: bool,
+        targets: usize,
+        failed: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heartbeat: Option<&'a str>,
+    }
+    let failed = answers
+        .targets
+        .iter()
+        .filter_map(|t| t.failed_at.as_ref().map(|s| format!("{} ({s})", t.name)))
+        .collect();
+    let line = Line {
+        event: "jwks-sync-cron",
+        dry_run: answers.dry_run,
+        targets: answers.targets.len(),
+        failed,
+        heartbeat,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// A target's entry in `GET /status` when its Durable Object did not answer:
+/// `{"name":…,"zone_id":…,"config_id":…,"error":{"stage":"state","code":…,"message":…}}`.
+pub fn unavailable_status(target: &Target, code: &'static str, message: &str) -> String {
+    serde_json::json!({
+        "name": target.name, "zone_id": target.zone_id, "config_id": target.config_id,
+        "error": {"stage": Stage::State, "code": code, "message": message},
+    })
+    .to_string()
+}
+
+/// The body of `GET /status`: the freshness settings and each target's status (JSON objects, as
+/// their objects answered).
+///
+/// # Format
+/// ```text
+/// {"stale_after_s": 900, "stale_after_from": "cron", "crons": ["*/5 * * * *"],
+///  "targets": [<see crate::history::TargetStatus>, …]}
+/// ```
+pub fn status_json(ops: &Ops, crons: &[&str], targets: &[String]) -> String {
+    #[derive(Serialize)]
+    struct Head<'a> {
+        stale_after_s: u64,
+        stale_after_from: StaleAfterFrom,
+        crons: &'a [&'a str],
+    }
+    let head = Head {
+        stale_after_s: ops.stale_after_ms / 1000,
+        stale_after_from: ops.stale_after_from,
+        crons,
+    };
+    let head = serde_json::to_string(&head).unwrap_or_default();
+    // `head` is an object: reopen it to append the targets, kept as their objects wrote them.
+    let mut out = head[..head.len() - 1].to_owned();
+    out.push_str(",\"targets\":[");
+    out.push_str(&targets.join(","));
+    out.push_str("]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn answer(v: Value) -> TargetAnswer {
+        TargetAnswer::from_json(v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn reports_pass_through_and_failures_are_summed_up() {
+        let ok = r#"{"name":"prod","zone_id":"z","outcome":"updated","keys":[]}"#;
+        let bad = json!({"name":"staging","outcome":"failed","error":{"stage":"fetch","code":"JWKS_TIMEOUT","message":"m"}});
+        let a = Answers {
+            dry_run: false,
+            targets: vec![
+                TargetAnswer::from_json(ok.to_owned()).unwrap(),
+                answer(bad.clone()),
+            ],
+        };
+        assert!(a.failed());
+        assert_eq!(a.http_status(), 502);
+        assert_eq!(a.failure_summary(), "staging (fetch)");
+        let body: Value = serde_json::from_str(&a.to_json()).unwrap();
+        let ok_value: Value = serde_json::from_str(ok).unwrap();
+        assert_eq!(body, json!({"dry_run": false, "targets": [ok_value, bad]}));
+        // A report is passed on byte for byte: its key order is kept.
+        assert!(a
+            .to_json()
+            .starts_with(&format!(r#"{{"dry_run":false,"targets":[{ok},"#)));
+    }
+
+    #[test]
+    fn all_succeeded_is_200() {
+        let a = Answers {
+            dry_run: true,
+            targets: vec![answer(json!({"name":"p","outcome":"would_update"}))],
+        };
+        assert!(!a.failed());
+        assert_eq!(a.http_status(), 200);
+        assert_eq!(a.failure_summary(), "");
+        assert_eq!(
+            serde_json::from_str::<Value>(&a.to_json()).unwrap()["dry_run"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_report_is_refused() {
+        for text in [
+            "",
+            "[]",
+            "{\"name\":\"p\"}",
+            "{\"outcome\":\"failed\"}",
+            "{} trailing",
+        ] {
+            assert!(TargetAnswer::from_json(text.to_owned()).is_err(), "{text}");
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            name: "prod".into(),
+            zone_id: "z".into(),
+            config_id: "c".into(),
+            sources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_unavailable_target_is_failed_at_state() {
+        let t = TargetAnswer::from_report(&unavailable(&target(), "STATE_TIMEOUT", "m".into()));
+        let a = Answers {
+            dry_run: false,
+            targets: vec![t],
+        };
+        assert_eq!(a.failure_summary(), "prod (state)");
+        let body: Value = serde_json::from_str(&a.to_json()).unwrap();
+        assert_eq!(
+            body["targets"][0],
+            json!({"name":"prod","zone_id":"z","config_id":"c","outcome":"failed","keys":[],"dropped":[],"warnings":[],
+                   "error":{"stage":"state","code":"STATE_TIMEOUT","message":"m"}})
+        );
+    }
+
+    #[test]
+    fn the_cron_line_names_failures_and_the_heartbeat() {
+        let a = Answers {
+            dry_run: false,
+            targets: vec![
+                answer(json!({"name":"a","outcome":"unchanged"})),
+                TargetAnswer::from_report(&unavailable(&target(), "STATE_TIMEOUT", "m".into())),
+            ],
+        };
+        assert_eq!(
+            cron_line(&a, Some("fail ping sent")),
+            r#"{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (state)"],"heartbeat":"fail ping sent"}"#
+        );
+        let ok = Answers {
+            dry_run: true,
+            targets: vec![answer(json!({"name":"a","outcome":"would_update"}))],
+        };
+        assert_eq!(
+            cron_line(&ok, None),
+            r#"{"event":"jwks-sync-cron","dry_run":true,"targets":1,"failed":[]}"#
+        );
+    }
+
+    #[test]
+    fn the_status_body_wraps_each_targets_status() {
+        let ops = Ops {
+            stale_after_ms: 900_000,
+            stale_after_from: StaleAfterFrom::Cron,
+            ..Ops::default()
+        };
+        let body = status_json(
+            &ops,
+            &["*/5 * * * *"],
+            &[
+                r#"{"name":"a","runs":[]}"#.to_owned(),
+                unavailable_status(&target(), "STATE_TIMEOUT", "m"),
+            ],
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({"stale_after_s": 900, "stale_after_from": "cron", "crons": ["*/5 * * * *"],
+                   "targets": [{"name":"a","runs":[]},
+                               {"name":"prod","zone_id":"z","config_id":"c","error":{"stage":"state","code":"STATE_TIMEOUT","message":"m"}}]})
+        );
+        assert!(body.starts_with(r#"{"stale_after_s":900,"stale_after_from":"cron","crons":["*/5 * * * *"],"targets":[{"name":"a""#));
+    }
+}

@@ -1,0 +1,160 @@
+//! The requests the Worker sends to a target's Durable Object (`TargetState`), and the object's
+//! name: one vocabulary for both sides, so they cannot drift apart.
+//!
+//! The object of a target is named `<zone_id>/<config_id>`: what it guards is the configuration,
+//! so renaming the target in `SYNC_TARGETS` keeps its history, lock and grace-period record.
+//!
+//! # Routes (host `target-state`, never reachable from outside the Worker)
+//! ```text
+//! POST /run?trigger=cron|http       a sync through the object's one-run-at-a-time gate
+//! POST /preview                     a preview: no gate, nothing recorded
+//! POST /rollback?run=N[&dry_run=1]  restore run N's written key set (through the gate unless dry)
+//! GET  /status                      the target's status and history
+//! GET  /freshness                   {"age_s": …, "stale": …}
+//! ```
+//! During a gradual deployment the Worker of one version can call an object of the next
+//! (operations.md §3.3): keep these routes backward compatible for one release.
+
+use crate::history::Trigger;
+
+/// One request to a target's object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// A sync, recorded, one at a time; `trigger` is `Cron` or `Http`.
+    Run(Trigger),
+    /// A preview (also every run while `DRY_RUN` is set).
+    Preview,
+    /// Restore the key set written by run `run`; `write` false previews it.
+    Rollback {
+        /// The run whose written key set to restore.
+        run: i64,
+        /// False for a preview of the restore.
+        write: bool,
+    },
+    /// The target's status and history.
+    Status,
+    /// The target's freshness.
+    Freshness,
+}
+
+impl Call {
+    /// The method and URL of the request.
+    pub fn request(&self) -> (&'static str, String) {
+        const BASE: &str = "https://target-state";
+        match self {
+            Call::Run(trigger) => ("POST", format!("{BASE}/run?trigger={}", trigger.as_str())),
+            Call::Preview => ("POST", format!("{BASE}/preview")),
+            Call::Rollback { run, write: true } => ("POST", format!("{BASE}/rollback?run={run}")),
+            Call::Rollback { run, write: false } => {
+                ("POST", format!("{BASE}/rollback?run={run}&dry_run=1"))
+            }
+            Call::Status => ("GET", format!("{BASE}/status")),
+            Call::Freshness => ("GET", format!("{BASE}/freshness")),
+        }
+    }
+
+    /// Reads a request the object received; `None` for anything else.
+    pub fn parse(method: &str, path: &str, query: Option<&str>) -> Option<Call> {
+        let params: Vec<(&str, &str)> = query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        match (method, path) {
+            ("POST", "/run") => match param("trigger") {
+                Some("cron") => Some(Call::Run(Trigger::Cron)),
+                Some("http") => Some(Call::Run(Trigger::Http)),
+                _ => None,
+            },
+            ("POST", "/preview") => Some(Call::Preview),
+            ("POST", "/rollback") => Some(Call::Rollback {
+                run: param("run")?.parse().ok()?,
+                write: param("dry_run").is_none(),
+            }),
+            ("GET", "/status") => Some(Call::Status),
+            ("GET", "/freshness") => Some(Call::Freshness),
+            _ => None,
+        }
+    }
+}
+
+/// The name of the object that guards configuration `config_id` of zone `zone_id`.
+pub fn object_name(zone_id: &str, config_id: &str) -> String {
+    format!("{zone_id}/{config_id}")
+}
+
+/// The zone and configuration IDs of an object name made by [`object_name`].
+pub fn parse_object_name(name: &str) -> Option<(&str, &str)> {
+    name.split_once('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_reads_back_as_itself() {
+        let calls = [
+            Call::Run(Trigger::Cron),
+            Call::Run(Trigger::Http),
+            Call::Preview,
+            Call::Rollback {
+                run: 41,
+                write: true,
+            },
+            Call::Rollback {
+                run: 7,
+                write: false,
+            },
+            Call::Status,
+            Call::Freshness,
+        ];
+        for call in calls {
+            let (method, url) = call.request();
+            let url = url::Url::parse(&url).unwrap();
+            assert_eq!(url.host_str(), Some("target-state"));
+            assert_eq!(
+                Call::parse(method, url.path(), url.query()),
+                Some(call),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for (m, p, q) in [
+            ("GET", "/run", Some("trigger=cron")),
+            ("POST", "/run", None),
+            ("POST", "/run", Some("trigger=rollback")),
+            ("POST", "/rollback", None),
+            ("POST", "/rollback", Some("run=x")),
+            ("POST", "/status", None),
+            ("GET", "/", None),
+        ] {
+            assert_eq!(Call::parse(m, p, q), None, "{m} {p} {q:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        let name = object_name(
+            "023e105f4ecef8ad9ca31a8372d0c353",
+            "4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7",
+        );
+        assert_eq!(
+            name,
+            "023e105f4ecef8ad9ca31a8372d0c353/4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7"
+        );
+        assert_eq!(
+            parse_object_name(&name),
+            Some((
+                "023e105f4ecef8ad9ca31a8372d0c353",
+                "4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7"
+            ))
+        );
+        assert_eq!(parse_object_name("no-slash"), None);
+    }
+}
