@@ -102,7 +102,7 @@ fn every_real_fixture_matches_its_expectation() {
     names.sort();
     assert_eq!(
         names.len(),
-        38,
+        39,
         "fixture count changed; update expected.json and this count"
     );
 
