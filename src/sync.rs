@@ -299,6 +299,7 @@ mod tests {
     use crate::error::Stage;
     use crate::http::fake::{block_on, FakeClient};
     use crate::http::Response;
+    use crate::jwks::decode_key;
     use serde_json::{json, Value};
 
     const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -641,6 +642,235 @@ mod tests {
                 "cloudflare 110003: keys[0].alg was omitted and defaulted to \"RS256\" (kid r)"
             ]
         );
+    }
+
+    const HOUR: u64 = 3_600_000;
+    /// 2026-09-14T10:00:00Z.
+    const NOW: u64 = 1_789_380_000_000;
+
+    fn retaining(period_ms: u64) -> Config {
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.ops.retain_removed_keys_for_ms = Some(period_ms);
+        cfg
+    }
+
+    fn missing(entries: &[(&str, u64)]) -> FirstMissing {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|(kid, t)| json!({"kid": kid, "alg": "ES256", "since_ms": t}))
+            .collect();
+        FirstMissing::from_json(&Value::Array(list).to_string())
+    }
+
+    #[test]
+    fn a_retired_key_stays_live_for_its_grace_period() {
+        // The IdP dropped a; it is still live, so it is kept: nothing to write.
+        let c = scripted(&[b()], &[a(), b()]);
+        let r = run_at(
+            &c,
+            &retaining(2 * HOUR),
+            Mode::Sync,
+            NOW,
+            &FirstMissing::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::Unchanged, "{:?}", r.report);
+        assert!(c.sent_to(Method::Put).is_empty());
+        let kids: Vec<&str> = r.report.keys.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["b", "a"]);
+        assert_eq!(r.report.retained.len(), 1);
+        assert_eq!(
+            (
+                r.report.retained[0].kid.as_str(),
+                r.report.retained[0].until.as_str()
+            ),
+            ("a", "2026-09-14T12:00:00Z")
+        );
+        assert_eq!(r.first_missing, Some(missing(&[("a", NOW)])));
+        assert_eq!(r.written, None);
+    }
+
+    #[test]
+    fn once_its_period_is_over_the_key_goes_and_leaves_the_record() {
+        let c = scripted(&[b()], &[a(), b()]);
+        put_answers(&c, 200, &[b()]);
+        let rec = missing(&[("a", NOW - 2 * HOUR)]);
+        let r = run_at(&c, &retaining(2 * HOUR), Mode::Sync, NOW, &rec);
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(put_body(&c), json!({ "keys": [b()] }));
+        assert!(r.report.retained.is_empty());
+        assert_eq!(r.report.diff.unwrap().removed, vec!["a"]);
+        assert_eq!(r.first_missing, Some(FirstMissing::default()));
+        let written: Vec<&str> = r
+            .written
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|k| k.kid())
+            .collect();
+        assert_eq!(written, ["b"]);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_first_missing_times_of_keys_still_live() {
+        let c = scripted(&[b()], &[a(), b()]);
+        c.json(
+            Method::Put,
+            &creds_url(),
+            400,
+            r#"{"success":false,"errors":[]}"#,
+        );
+        let rec = missing(&[("a", NOW - 2 * HOUR)]);
+        let r = run_at(&c, &retaining(2 * HOUR), Mode::Sync, NOW, &rec);
+        assert_eq!(r.report.outcome, Outcome::Failed);
+        assert_eq!(
+            r.first_missing,
+            Some(rec),
+            "a is still live: its clock must not restart"
+        );
+        assert_eq!(r.written, None);
+    }
+
+    #[test]
+    fn without_a_grace_period_a_retired_key_goes_at_once_and_nothing_is_recorded() {
+        let c = scripted(&[b()], &[a(), b()]);
+        put_answers(&c, 200, &[b()]);
+        let rec = missing(&[("a", NOW)]);
+        let r = run_at(&c, &config(&[JWKS_URL]), Mode::Sync, NOW, &rec);
+        assert_eq!(r.report.outcome, Outcome::Updated);
+        assert_eq!(put_body(&c), json!({ "keys": [b()] }));
+        assert_eq!(r.first_missing, Some(FirstMissing::default()));
+    }
+
+    #[test]
+    fn a_run_that_never_compared_keys_leaves_the_record_alone() {
+        let c = FakeClient::default();
+        let r = run_at(
+            &c,
+            &retaining(HOUR),
+            Mode::Sync,
+            NOW,
+            &missing(&[("a", NOW)]),
+        );
+        assert_eq!(r.report.outcome, Outcome::Failed);
+        assert_eq!(r.first_missing, None);
+    }
+
+    #[test]
+    fn a_preview_shows_what_the_grace_period_would_push() {
+        let c = scripted(&[b()], &[a(), b()]);
+        let rec = missing(&[("a", NOW - 2 * HOUR)]);
+        let r = run_at(&c, &retaining(2 * HOUR), Mode::Preview, NOW, &rec);
+        assert_eq!(r.report.outcome, Outcome::WouldUpdate);
+        assert_eq!(r.report.diff.unwrap().removed, vec!["a"]);
+        assert!(c.sent_to(Method::Put).is_empty());
+    }
+
+    /// Issue 11, point 7: Entra ID's edge nodes alternate between two overlapping sets (flap-a,
+    /// 11 keys; flap-b, 8 keys, 7 shared). With a grace period, once the union is live, neither
+    /// set causes a write; without one, every flip writes.
+    #[test]
+    fn an_idp_flapping_between_two_sets_stops_causing_writes_once_the_union_is_live() {
+        let fixture = |name: &str| {
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/jwks/real/entra-common-v2-keys-{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let (flap_a, flap_b) = (fixture("flap-a-11keys"), fixture("flap-b-8keys"));
+        let kids = |body: &str| -> Vec<String> {
+            let v: Value = serde_json::from_str(body).unwrap();
+            v["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let mut union = kids(&flap_a);
+        union.extend(
+            kids(&flap_b)
+                .into_iter()
+                .filter(|k| !kids(&flap_a).contains(k)),
+        );
+        assert_eq!(union.len(), 12);
+        let answer: Vec<Value> = union
+            .iter()
+            .map(|k| json!({"kid": k, "alg": "RS256"}))
+            .collect();
+
+        let flips = |cfg: &Config| -> Vec<usize> {
+            let mut live: Vec<Value> = Vec::new();
+            let mut record = FirstMissing::default();
+            let mut writes = Vec::new();
+            for (i, body) in [&flap_a, &flap_b, &flap_a, &flap_b, &flap_a, &flap_b]
+                .iter()
+                .enumerate()
+            {
+                let c = FakeClient::default();
+                c.json(Method::Get, JWKS_URL, 200, body);
+                let live_body = json!({"success":true,"errors":[],"messages":[],"result":{"credentials":{"keys":live}}});
+                c.json(Method::Get, &config_url(), 200, &live_body.to_string());
+                put_answers(&c, 200, &answer);
+                let now = NOW + i as u64 * 300_000;
+                let r = run_at(&c, cfg, Mode::Sync, now, &record);
+                assert_ne!(r.report.outcome, Outcome::Failed, "{:?}", r.report.error);
+                if let Some(m) = r.first_missing {
+                    record = m;
+                }
+                if !c.sent_to(Method::Put).is_empty() {
+                    live = put_body(&c)["keys"].as_array().unwrap().clone();
+                    writes.push(live.len());
+                }
+            }
+            writes
+        };
+        assert_eq!(
+            flips(&retaining(HOUR)),
+            vec![11, 12],
+            "a write of flap-a, then one of the union"
+        );
+        assert_eq!(
+            flips(&config(&[JWKS_URL])),
+            vec![11, 8, 11, 8, 11, 8],
+            "every flip writes"
+        );
+    }
+
+    #[test]
+    fn a_restore_writes_the_given_set_through_the_same_verification() {
+        let c = scripted(&[], &[b()]);
+        put_answers(&c, 200, &[a()]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.dry_run = true; // DRY_RUN pauses the cron, not an operator's restore
+        let keys = vec![decode_key(&a(), jwks::Alg::RS256).unwrap()];
+        let r = block_on(restore_target(&c, &cfg, &cfg.targets[0], &keys, true, NOW));
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(put_body(&c), json!({ "keys": [a()] }));
+        let d = r.report.diff.as_ref().unwrap();
+        assert_eq!(
+            (d.added.clone(), d.removed.clone()),
+            (vec!["a".to_owned()], vec!["b".to_owned()])
+        );
+        assert!(
+            c.sent_to(Method::Get).iter().all(|u| u != JWKS_URL),
+            "the IdP is not asked"
+        );
+        assert_eq!(r.written, Some(keys.clone()));
+        assert_eq!(r.first_missing, None);
+
+        // Cloudflare dropping a restored key fails the restore.
+        let c = scripted(&[], &[b()]);
+        put_answers(&c, 200, &[]);
+        let r = block_on(restore_target(&c, &cfg, &cfg.targets[0], &keys, true, NOW));
+        assert_eq!(r.report.error.unwrap().code, "CF_VERIFY_MISMATCH");
+        assert_eq!(r.written, None);
+
+        // A restore preview writes nothing.
+        let c = scripted(&[], &[b()]);
+        let r = block_on(restore_target(&c, &cfg, &cfg.targets[0], &keys, false, NOW));
+        assert_eq!(r.report.outcome, Outcome::WouldUpdate);
+        assert!(c.sent_to(Method::Put).is_empty());
     }
 
     #[test]
