@@ -34,6 +34,9 @@ Options:
   --rate-limit [SECONDS] answer every API call 429 (code 971) with
                         retry-after SECONDS (default 60)
   --drop-kid KID        silently drop this kid from PUT credentials (repeatable)
+  --sink NAME           create a receiver at /sink/NAME that records what it gets
+                        and answers 200 "ok" (repeatable; for ALERT_WEBHOOK_URL,
+                        HEARTBEAT_URL; any other name is created on first use)
   --log                 print one line per request to stderr
   -h, --help            show this help
 `;
@@ -52,6 +55,7 @@ async function main(argv) {
       fault: { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'drop-kid': { type: 'string', multiple: true },
+      sink: { type: 'string', multiple: true },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -75,6 +79,7 @@ async function main(argv) {
     maxKeys: values['max-keys'] !== undefined ? Number(values['max-keys']) : undefined,
     configs,
     idps,
+    sinks: values.sink,
     putResponseShape: values['put-shape'],
   });
   for (const f of values.fault ?? []) emu.fault(parseFault(f));
@@ -87,6 +92,7 @@ async function main(argv) {
   const lines = [`jwks-sync emulator listening on ${emu.url}`, `  CF_API_BASE=${emu.cfApiBase}`];
   for (const c of emu.configs()) lines.push(`  config   zone ${c.zoneId} config ${c.id}  ${emu.cfApiBase}/zones/${c.zoneId}/token_validation/config/${c.id}`);
   for (const name of emu.idpNames()) lines.push(`  idp ${name}: issuer ${emu.issuer(name)}  jwks ${emu.jwksUrl(name)}`);
+  for (const name of emu.sinkNames()) lines.push(`  sink ${name}: ${emu.sinkUrl(name)}`);
   lines.push(`  control  ${emu.url}/__emulator/state`);
   process.stdout.write(`${lines.join('\n')}\n`);
 

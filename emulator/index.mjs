@@ -7,6 +7,7 @@
 //   cloudflare.mjs the /client/v4 face (configs, PUT credentials, faults, rate limit)
 //   keys.mjs       the documented credential rules (pure)
 //   idp.mjs        the /idp/{name}/ face (JWKS, discovery, rotation, misbehaviour)
+//   sinks.mjs      the /sink/{name} receivers of alert webhooks and heartbeat pings
 //   faults.mjs     "next N requests / until cleared" rule lists
 //   codes.mjs      every error code, confirmed or chosen
 //   cli.mjs        the command line
@@ -14,6 +15,7 @@
 import { createServer } from 'node:http';
 import { CloudflareApi, CF_BASE_PATH } from './cloudflare.mjs';
 import { Idp } from './idp.mjs';
+import { Sink, SINK_PATH } from './sinks.mjs';
 
 export { CODES } from './codes.mjs';
 export { checkCredentials } from './keys.mjs';
@@ -81,12 +83,14 @@ function matches(record, filter) {
  * @param {{zoneId:string, configId:string, title?:string, keys?:object[]}[]} [options.configs]
  * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string})[]} [options.idps]
  * @param {'top'|'result'|'both'} [options.putResponseShape='top'] where the PUT answer carries the keys
+ * @param {string[]} [options.sinks] sinks to create at once (others are created on first use)
  */
-export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], putResponseShape } = {}) {
+export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], sinks = [], putResponseShape } = {}) {
   let origin = null;
   const getOrigin = () => origin;
   const cf = new CloudflareApi({ token, maxKeys, configs, putResponseShape });
   const idpMap = new Map();
+  const sinkMap = new Map();
   const requests = [];
   const timers = new Set();
   let seq = 0;
@@ -103,6 +107,17 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     }
     return i;
   }
+  function sink(name) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw Object.assign(new Error(`bad sink name ${JSON.stringify(name)}`), { status: 400 });
+    let s = sinkMap.get(name);
+    if (!s) {
+      s = new Sink(name, getOrigin);
+      sinkMap.set(name, s);
+    }
+    return s;
+  }
+  for (const name of sinks) sink(name);
+
   for (const spec of idps) {
     const s = typeof spec === 'string' ? { name: spec } : spec;
     idp(s.name, s);
@@ -176,6 +191,16 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       record.face = 'cloudflare';
       record.route = CloudflareApi.routeOf(req.method, rest);
       out = cf.respond({ method: req.method, rest, query: url.searchParams, headers: req.headers, body });
+    } else if (path.startsWith(`${SINK_PATH}/`)) {
+      const [name, ...rest] = path.slice(SINK_PATH.length + 1).split('/');
+      record.face = 'sink';
+      record.sink = name;
+      record.route = rest.join('/');
+      try {
+        out = sink(decodeURIComponent(name)).receive({ time: record.time, method: req.method, path: record.route, query: record.query, headers: record.headers, body: record.body });
+      } catch (e) {
+        out = { status: e.status ?? 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: e.message }) };
+      }
     } else {
       const m = /^\/idp\/([^/]+)\/(.*)$/.exec(path);
       const i = m && idpMap.get(m[1]);
@@ -223,6 +248,9 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     },
     idp,
     idpNames: () => [...idpMap.keys()],
+    sink,
+    sinkUrl: (name, sub) => sink(name).url(sub),
+    sinkNames: () => [...sinkMap.keys()],
     state: () => ({
       url: origin,
       cfApiBase: api.cfApiBase,
@@ -232,6 +260,7 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       configs: cf.configs(),
       ...cf.faultState(),
       idps: [...idpMap.values()].map((i) => i.state()),
+      sinks: [...sinkMap.values()].map((k) => ({ name: k.name, url: k.url(), received: k.received.length })),
     }),
     close,
   };
@@ -262,6 +291,11 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     if (post && head === 'drop-kid') return api.dropKidOnPut(body.kid), { ok: true, ...cf.faultState() };
     if (post && head === 'put-response-shape') return api.setPutResponseShape(body.shape), { ok: true };
     if (post && head === 'max-keys') return (api.maxKeys = Number(body.maxKeys)), { ok: true };
+    if (head === 'sink' && a) {
+      if (method === 'GET' && b === undefined) return sink(a).state();
+      if (post && b === 'respond') return sink(a).respond(body), sink(a).state();
+      if (post && b === 'clear') return sink(a).clear(), { ok: true };
+    }
     if (head === 'idp' && a) {
       if (method === 'GET' && b === undefined) {
         const i = idpMap.get(a);

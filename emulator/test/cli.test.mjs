@@ -38,7 +38,7 @@ function startCli(args) {
 test('--help prints usage and exits 0', () => {
   const out = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 10_000 });
   assert.match(out, /^Usage: node emulator\/cli\.mjs \[options\]/);
-  for (const flag of ['--port', '--token', '--max-keys', '--config', '--idp', '--fault', '--rate-limit', '--drop-kid', '--put-shape']) assert.ok(out.includes(flag), flag);
+  for (const flag of ['--port', '--token', '--max-keys', '--config', '--idp', '--fault', '--rate-limit', '--drop-kid', '--put-shape', '--sink']) assert.ok(out.includes(flag), flag);
 });
 
 test('bad flags exit 2 with a message', () => {
@@ -61,11 +61,15 @@ test('the CLI serves what its flags say and stops cleanly on SIGTERM', async () 
     '--idp', `okta=${fixturePath('okta-default-as-keys.json')}`, '--idp', 'gen',
     '--fault', 'putCredentials:status=503,times=1',
     '--drop-kid', 'gone',
+    '--sink', 'webhook',
   ]);
   const out = await ready;
   const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)[1];
   assert.ok(out.includes(`CF_API_BASE=${url}/client/v4`));
   assert.ok(out.includes(`idp okta: issuer ${url}/idp/okta  jwks ${url}/idp/okta/jwks.json`));
+  assert.ok(out.includes(`sink webhook: ${url}/sink/webhook`));
+  assert.equal((await request(`${url}/sink/webhook`, { method: 'POST', body: { text: 'hi' } })).text, 'ok');
+  assert.deepEqual((await request(`${url}/__emulator/sink/webhook`)).json.received.map((r) => r.body), [{ text: 'hi' }]);
   const emu = { url, cfApiBase: `${url}/client/v4` };
   const put = (keys) => cf(emu, 'PUT', credentialsPath('zone1', 'cfg1'), { token: 'cli-token', body: { keys } });
   assert.equal((await put([okta])).status, 503);
