@@ -96,3 +96,14 @@ export async function start({ env, emulator = {}, emu: shared, persistDir } = {}
 
 /** `{kid, alg}` of each key, for compact assertions. */
 export const ids = (keys) => keys.map((k) => ({ kid: k.kid, alg: k.alg }));
+
+/** Polls `check` every 20 ms until it returns true; fails after `timeoutMs`. */
+export async function waitFor(check, timeoutMs = 10_000, what = 'condition') {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,139 @@
+// Issue 11, point 3: the last key sets the Worker wrote are kept (public members only), and
+// POST /rollback puts one back, naming the run that wrote it, through the same read of the live
+// keys, write and verification as a sync; DRY_RUN pauses the cron, not a restore.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmulator } from '../../emulator/index.mjs';
+import { start, ids, ZONE, CONFIG } from './harness.mjs';
+
+let emu;
+let dir;
+let h;
+const env = (extra = {}) => (e) => ({ JWKS_URL: e.jwksUrl('main'), CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG, FETCH_TIMEOUT_MS: '2000', ALERT_WEBHOOK_URL: e.sinkUrl('webhook'), ...extra });
+let keys; // the key set each run wrote, by run id
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'jwks-sync-rollback-'));
+  emu = await startEmulator({ idps: ['main'], sinks: ['webhook'] });
+  h = await start({ emu, env: env(), persistDir: dir });
+  // Run 1 writes {k1}; run 2 writes {k1, k2}; run 3 writes {k2}.
+  const idp = emu.idp('main');
+  const [k1] = idp.keys;
+  const r1 = await h.post();
+  const k2 = idp.rotate({ alg: 'ES256' });
+  const r2 = await h.post();
+  idp.retire(k1.kid);
+  const r3 = await h.post();
+  assert.deepEqual([r1, r2, r3].map((r) => r.body.targets[0].run_id), [1, 2, 3]);
+  keys = { 1: [k1], 2: [k1, k2], 3: [k2] };
+});
+after(async () => {
+  await h.close();
+  await emu.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the written key sets are listed as restorable runs', async () => {
+  const t = (await h.status()).body.targets[0];
+  assert.deepEqual(t.restorable_runs, [3, 2, 1]);
+});
+
+test('a dry run shows what a restore would change and writes nothing', async () => {
+  emu.clearRequests();
+  const r = await h.rollback({ target: 'default', run: 1, dry_run: true });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.dry_run, true);
+  const [t] = r.body.targets;
+  assert.deepEqual([t.outcome, t.restored_from, t.run_id], ['would_update', 1, undefined]);
+  assert.deepEqual(t.diff, { added: [keys[1][0].kid], removed: [keys[3][0].kid], unchanged: [] });
+  assert.equal(h.puts().length, 0);
+  assert.equal(emu.requestsTo({ face: 'idp' }).length, 0, 'a restore never asks the IdP');
+});
+
+test('a restore puts back the exact set a run wrote, and is recorded, alerted and restorable', async () => {
+  emu.clearRequests();
+  emu.sink('webhook').clear();
+  const r = await h.rollback({ target: 'default', run: 2 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const [t] = r.body.targets;
+  assert.deepEqual([t.outcome, t.restored_from, t.run_id], ['updated', 2, 4]);
+  assert.deepEqual(ids(t.keys), ids(keys[2]));
+  const [put] = h.puts();
+  assert.deepEqual(ids(put.body.keys), ids(keys[2]));
+  for (const k of put.body.keys) assert.deepEqual(Object.keys(k).sort(), k.kty === 'RSA' ? ['alg', 'e', 'kid', 'kty', 'n'] : ['alg', 'crv', 'kid', 'kty', 'x', 'y']);
+  assert.deepEqual(ids(emu.storedKeys(ZONE, CONFIG)), ids(keys[2]));
+  const status = (await h.status()).body.targets[0];
+  assert.deepEqual([status.last_change.id, status.last_change.trigger, status.last_change.restored_from], [4, 'rollback', 2]);
+  assert.deepEqual(status.restorable_runs, [4, 3, 2, 1]);
+  const [alert] = emu.sink('webhook').received;
+  assert.deepEqual([alert.body.event, alert.body.trigger, alert.body.restored_from], ['keys_changed', 'rollback', 2]);
+  assert.match(alert.body.text, /restored the key set of run 2 \(run 4, rollback\)$/);
+  const log = (await h.logLines()).find((l) => l.event === 'jwks-sync' && l.run_id === 4);
+  assert.equal(log.trigger, 'rollback');
+});
+
+test('a restore goes through the same verification: a key Cloudflare drops fails it', async () => {
+  emu.dropKidOnPut(keys[1][0].kid);
+  try {
+    const r = await h.rollback({ target: 'default', run: 1 });
+    assert.equal(r.status, 502);
+    const [t] = r.body.targets;
+    assert.deepEqual([t.outcome, t.error.code, t.restored_from], ['failed', 'CF_VERIFY_MISMATCH', 1]);
+  } finally {
+    emu.clearFaults();
+  }
+  const status = (await h.status()).body.targets[0];
+  assert.ok(!status.restorable_runs.includes(status.last_run.id), 'a failed restore wrote no restorable set');
+});
+
+test('refusals: unknown run or target, bad body, no token, wrong method', async () => {
+  let r = await h.rollback({ target: 'default', run: 99 });
+  assert.equal(r.status, 404);
+  assert.equal(r.body.error.code, 'RUN_NOT_RESTORABLE');
+  assert.match(r.body.error.message, /^run 99 has no written key set kept; restorable runs: \d+(, \d+)*$/);
+  r = await h.rollback({ target: 'prod', run: 1 });
+  assert.deepEqual([r.status, r.body.error.code, r.body.error.message], [404, 'NOT_FOUND', 'no target named "prod"; targets: default']);
+  for (const body of ['not json', { target: 'default' }, { target: 'default', run: 1, dryrun: true }]) {
+    r = await h.rollback(body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.equal(r.body.error.code, 'BAD_REQUEST');
+  }
+  emu.clearRequests();
+  r = await h.rollback({ target: 'default', run: 1 }, {});
+  assert.equal(r.status, 401);
+  assert.equal((await h.get('/rollback')).status, 405);
+  assert.equal(h.puts().length, 0);
+});
+
+test('with DRY_RUN (writes paused), syncs only preview and are not recorded, but a restore writes', async () => {
+  // A Worker writes a set, then is redeployed with DRY_RUN (same storage), as README's rollback
+  // section says to do.
+  try {
+    const writer = await start({ emu, env: env(), persistDir: `${dir}-paused` });
+    emu.setStoredKeys(ZONE, CONFIG, []);
+    const written = (await writer.post()).body.targets[0];
+    assert.equal(written.outcome, 'updated');
+    await writer.close();
+    emu.setStoredKeys(ZONE, CONFIG, []);
+
+    const p = await start({ emu, env: env({ DRY_RUN: 'true' }), persistDir: `${dir}-paused` });
+    try {
+      emu.clearRequests();
+      const sync = await p.post();
+      assert.deepEqual([sync.body.dry_run, sync.body.targets[0].outcome, sync.body.targets[0].run_id], [true, 'would_update', undefined]);
+      assert.equal((await p.scheduled()).outcome, 'ok');
+      assert.equal(p.puts().length, 0);
+      const runs = (await p.status()).body.targets[0].runs;
+      assert.deepEqual(runs.map((x) => x.id), [written.run_id], 'the previews were not recorded');
+      const r = await p.rollback({ target: 'default', run: written.run_id });
+      assert.deepEqual([r.status, r.body.dry_run, r.body.targets[0].outcome], [200, false, 'updated']);
+      assert.deepEqual(ids(emu.storedKeys(ZONE, CONFIG)), ids(written.keys));
+    } finally {
+      await p.close();
+    }
+  } finally {
+    rmSync(`${dir}-paused`, { recursive: true, force: true });
+  }
+});
