@@ -8,7 +8,8 @@
 //! Each target report is passed on exactly as its object wrote it (see [`crate::report`]); the
 //! Worker reads only what it needs to aggregate: the name, the outcome and the failed stage.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::config::Target;
 use crate::error::Stage;
@@ -24,31 +25,24 @@ pub struct TargetAnswer {
     failed_at: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Head {
-    name: String,
-    outcome: String,
-    error: Option<HeadError>,
-}
-
-#[derive(Deserialize)]
-struct HeadError {
-    stage: String,
-}
-
 impl TargetAnswer {
     /// A target report as a Durable Object answered it. `Err` (a short description, without the
     /// text) when it is not a JSON object with `name` and `outcome`.
     pub fn from_json(json: String) -> Result<TargetAnswer, String> {
-        let head: Head = serde_json::from_str(&json).map_err(|e| format!("not a report: {e}"))?;
-        let failed_at = (head.outcome == "failed").then(|| {
-            head.error
-                .map(|e| e.stage)
-                .unwrap_or_else(|| "unknown".to_owned())
+        let head: Value = serde_json::from_str(&json).map_err(|e| format!("not a report: {e}"))?;
+        let field = |name: &str| head.get(name).and_then(Value::as_str);
+        let (Some(name), Some(outcome)) = (field("name"), field("outcome")) else {
+            return Err("not a report: no name or outcome".to_owned());
+        };
+        let failed_at = (outcome == "failed").then(|| {
+            head.pointer("/error/stage")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned()
         });
         Ok(TargetAnswer {
+            name: name.to_owned(),
             json,
-            name: head.name,
             failed_at,
         })
     }
@@ -223,7 +217,7 @@ pub fn status_json(ops: &Ops, crons: &[&str], targets: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn answer(v: Value) -> TargetAnswer {
         TargetAnswer::from_json(v.to_string()).unwrap()

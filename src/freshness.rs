@@ -15,15 +15,28 @@
 //! when the target's state could not be read. The body says nothing else: the endpoint is
 //! unauthenticated.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 /// One target's freshness, as its Durable Object answers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Freshness {
     /// Seconds since the last success, or since the state was first consulted when there was none.
     pub age_s: u64,
     /// True when `age_s` is over `STALE_AFTER`.
     pub stale: bool,
+}
+
+impl Freshness {
+    /// Reads the JSON a Durable Object answered (`{"age_s":12,"stale":false}`); `None` when it is
+    /// not that.
+    pub fn from_json(text: &str) -> Option<Freshness> {
+        let v: Value = serde_json::from_str(text).ok()?;
+        Some(Freshness {
+            age_s: v.get("age_s")?.as_u64()?,
+            stale: v.get("stale")?.as_bool()?,
+        })
+    }
 }
 
 /// The freshness of a target at `now_ms`, from the finish of its last successful run and the
@@ -128,6 +141,21 @@ mod tests {
                 stale: false
             }
         );
+    }
+
+    #[test]
+    fn read_back_from_json() {
+        let f = Freshness {
+            age_s: 12,
+            stale: true,
+        };
+        assert_eq!(
+            Freshness::from_json(&serde_json::to_string(&f).unwrap()),
+            Some(f)
+        );
+        for bad in ["", "{}", r#"{"age_s":-1,"stale":false}"#, r#"{"age_s":1}"#] {
+            assert_eq!(Freshness::from_json(bad), None, "{bad}");
+        }
     }
 
     #[test]

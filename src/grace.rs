@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::jwks::PublicJwk;
 use crate::timestamp::rfc3339;
@@ -29,7 +30,7 @@ use crate::timestamp::rfc3339;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FirstMissing(BTreeMap<(String, String), u64>);
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Entry {
     kid: String,
     alg: String,
@@ -40,12 +41,16 @@ impl FirstMissing {
     /// Reads the recorded form. Anything unreadable counts as an empty record: every missing key
     /// then starts its period now, which keeps keys longer, never shorter.
     pub fn from_json(text: &str) -> FirstMissing {
-        let entries: Vec<Entry> = serde_json::from_str(text).unwrap_or_default();
+        let entries: Value = serde_json::from_str(text).unwrap_or_default();
+        let entry = |e: &Value| {
+            let s = |name: &str| e.get(name)?.as_str().map(str::to_owned);
+            Some(((s("kid")?, s("alg")?), e.get("since_ms")?.as_u64()?))
+        };
         FirstMissing(
             entries
-                .into_iter()
-                .map(|e| ((e.kid, e.alg), e.since_ms))
-                .collect(),
+                .as_array()
+                .map(|list| list.iter().filter_map(entry).collect())
+                .unwrap_or_default(),
         )
     }
 
@@ -110,7 +115,7 @@ pub struct Decision {
     /// The same keys as reported, in the same order.
     pub retained: Vec<Retained>,
     /// One line per key that is still within its period but left out for lack of room under
-    /// `MAX_KEYS`.
+    /// `MAX_KEYS`, in live order.
     pub warnings: Vec<String>,
     /// First-missing times of every live key the IdP does not publish, kept or not: the record
     /// when nothing was written (those keys are all still live).
@@ -150,15 +155,22 @@ pub fn decide(
             candidates.push((i, since));
         }
     }
-    // The most recently missing first; the sort is stable, so ties stay in live order.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.1));
+    // The most recently missing first, ties in live order: a candidate's rank is the number of
+    // candidates before it in that order. Quadratic, but n is at most MAX_KEYS (256), and it
+    // spares the bundle a sort.
     let room = max_keys.saturating_sub(desired.len());
-    let mut kept: Vec<(usize, u64)> = Vec::with_capacity(candidates.len().min(room));
-    for (n, (i, since)) in candidates.into_iter().enumerate() {
-        let key = &live[i];
-        if n < room {
+    let rank = |(i, since): (usize, u64)| {
+        candidates
+            .iter()
+            .filter(|&&(j, t)| t > since || (t == since && j < i))
+            .count()
+    };
+    let mut kept = Vec::new();
+    for &(i, since) in &candidates {
+        if rank((i, since)) < room {
             kept.push((i, since));
         } else {
+            let key = &live[i];
             d.warnings.push(format!(
                 "{} ({}): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS ({max_keys}); removed",
                 key.kid(),
@@ -166,7 +178,6 @@ pub fn decide(
             ));
         }
     }
-    kept.sort_unstable_by_key(|(i, _)| *i);
     for (i, since) in kept {
         let key = &live[i];
         d.kept_missing.insert(key, since);
@@ -312,8 +323,8 @@ mod tests {
         assert_eq!(
             d.warnings,
             vec![
-                "old (ES256): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS (3); removed",
                 "older (ES256): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS (3); removed",
+                "old (ES256): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS (3); removed",
             ]
         );
         assert_eq!(d.kept_missing, record(&[("newer", NOW)]));

@@ -8,7 +8,8 @@
 //! No secret is ever recorded: reports name keys by `kid` and `alg` only, and error messages
 //! never carry a token or a secret URL.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::freshness::Freshness;
 use crate::grace::FirstMissing;
@@ -48,20 +49,38 @@ impl Trigger {
 }
 
 /// The kids a verified write changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Kids {
     /// Kids added.
-    #[serde(default)]
     pub added: Vec<String>,
     /// Kids removed.
-    #[serde(default)]
     pub removed: Vec<String>,
     /// Kids kept with new key material.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
 }
 
 impl Kids {
+    /// Reads the recorded form; lists that are missing or unreadable are empty.
+    pub fn from_json(text: &str) -> Kids {
+        let v: Value = serde_json::from_str(text).unwrap_or_default();
+        let list = |name: &str| -> Vec<String> {
+            v.get(name)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Kids {
+            added: list("added"),
+            removed: list("removed"),
+            changed: list("changed"),
+        }
+    }
+
     /// The kids a report's write changed: its diff when the outcome is `updated`, else `None`.
     pub fn of(report: &TargetReport) -> Option<Kids> {
         let diff = report
@@ -112,7 +131,7 @@ impl RunEnd {
 }
 
 /// One row of the `runs` table, as stored. Times are milliseconds since the epoch.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
     /// Row id: runs are numbered 1, 2, … in order.
     pub id: i64,
@@ -195,10 +214,7 @@ impl RunRow {
             stage: self.stage.clone(),
             code: self.code.clone(),
             message: self.message.clone(),
-            kids: self
-                .kids
-                .as_deref()
-                .and_then(|k| serde_json::from_str(k).ok()),
+            kids: self.kids.as_deref().map(Kids::from_json),
             restored_from: self.restored_from,
         }
     }

@@ -1,6 +1,6 @@
 //! Which request is which: the Worker's HTTP surface as a pure function of method, path and query.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,15 +105,13 @@ fn dry_run(query: Option<&str>) -> Result<bool, String> {
 /// {"target": "prod", "run": 41}                    restore the key set run 41 wrote
 /// {"target": "prod", "run": 41, "dry_run": true}   show what that would change; write nothing
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackRequest {
     /// The target's name.
     pub target: String,
     /// The run whose written key set to restore (an id from `GET /status`, `restorable_runs`).
     pub run: i64,
     /// True to preview. Default false.
-    #[serde(default)]
     pub dry_run: bool,
 }
 
@@ -123,11 +121,36 @@ pub struct RollbackRequest {
 /// # Errors
 /// The message of a 400 answer.
 pub fn rollback_request(body: &str) -> Result<RollbackRequest, String> {
-    serde_json::from_str(body).map_err(|e| {
+    let refuse = |why: &str| {
         format!(
-            r#"the body must be JSON {{"target": "<name>", "run": <run id>}} (optionally "dry_run": true); {e}"#
+            r#"the body must be JSON {{"target": "<name>", "run": <run id>}} (optionally "dry_run": true); {why}"#
         )
-    })
+    };
+    let v: Value = serde_json::from_str(body).map_err(|e| refuse(&e.to_string()))?;
+    let fields = v.as_object().ok_or_else(|| refuse("it is not an object"))?;
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "target" | "run" | "dry_run"))
+    {
+        let name: String = unknown.chars().take(64).collect();
+        return Err(refuse(&format!("unknown member {name:?}")));
+    }
+    let target = v.get("target").and_then(Value::as_str);
+    let run = v.get("run").and_then(Value::as_i64);
+    let dry_run = match v.get("dry_run") {
+        None => Some(false),
+        Some(d) => d.as_bool(),
+    };
+    match (target, run, dry_run) {
+        (Some(target), Some(run), Some(dry_run)) => Ok(RollbackRequest {
+            target: target.to_owned(),
+            run,
+            dry_run,
+        }),
+        (None, _, _) => Err(refuse("\"target\" is missing or not a string")),
+        (_, None, _) => Err(refuse("\"run\" is missing or not a whole number")),
+        (_, _, None) => Err(refuse("\"dry_run\" is not true or false")),
+    }
 }
 
 #[cfg(test)]
@@ -238,19 +261,36 @@ mod tests {
             rollback_request(r#"{"target":"prod","run":41,"dry_run":true}"#).map(|r| r.dry_run),
             Ok(true)
         );
-        for bad in [
-            "",
-            "{}",
-            r#"{"target":"prod"}"#,
-            r#"{"target":"prod","run":"41"}"#,
-            r#"{"target":"prod","run":41,"dryrun":true}"#,
+        let prefix = r#"the body must be JSON {"target": "<name>", "run": <run id>} (optionally "dry_run": true); "#;
+        for (bad, why) in [
+            ("[]", "it is not an object"),
+            ("{}", r#""target" is missing or not a string"#),
+            (
+                r#"{"target":"prod"}"#,
+                r#""run" is missing or not a whole number"#,
+            ),
+            (
+                r#"{"target":"prod","run":"41"}"#,
+                r#""run" is missing or not a whole number"#,
+            ),
+            (
+                r#"{"target":"prod","run":41,"dry_run":"yes"}"#,
+                r#""dry_run" is not true or false"#,
+            ),
+            (
+                r#"{"target":"prod","run":41,"dryrun":true}"#,
+                r#"unknown member "dryrun""#,
+            ),
         ] {
-            let e = rollback_request(bad).unwrap_err();
-            assert!(
-                e.starts_with(r#"the body must be JSON {"target": "<name>", "run": <run id>}"#),
-                "{bad}: {e}"
+            assert_eq!(
+                rollback_request(bad),
+                Err(format!("{prefix}{why}")),
+                "{bad}"
             );
         }
+        assert!(rollback_request("not json")
+            .unwrap_err()
+            .starts_with(prefix));
     }
 
     #[test]

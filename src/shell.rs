@@ -254,7 +254,7 @@ async fn health(env: &Env) -> (u16, String) {
         .zip(answers)
         .map(|(t, a)| {
             let f = match a {
-                Ok((200, text)) => serde_json::from_str(&text).ok(),
+                Ok((200, text)) => Freshness::from_json(&text),
                 _ => None,
             };
             (t.name.as_str(), f)

@@ -16,10 +16,11 @@
 //! the steady state (the run row's insert and update, and the prune of the oldest run); +2 when a
 //! run writes keys (the key set and its prune); +1 or 2 when the first-missing record or the alert
 //! state changes. Booleans are never bound (they would be stored as the text `'true'`), and no
-//! cursor is read with `one()` (it throws on zero rows, fatally through the binding).
+//! cursor is read with `one()` (it throws on zero rows, fatally through the binding). Rows are read
+//! as arrays of values (`raw()`), in the order the statement names the columns: deserializing
+//! them through serde would add its JavaScript-object deserializer to the bundle.
 
-use serde::Deserialize;
-use worker::{SqlStorage, SqlStorageValue};
+use worker::{SqlCursor, SqlStorage, SqlStorageValue};
 
 use crate::alert;
 use crate::config::Target;
@@ -55,6 +56,28 @@ fn to_ms(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// Every row of `cursor`, each as its column values.
+fn rows(cursor: SqlCursor) -> Result<Vec<Vec<SqlStorageValue>>> {
+    cursor.raw().collect()
+}
+
+/// An INTEGER column (SQLite may hand back a whole REAL); `None` for NULL and anything else.
+fn int_at(row: &[SqlStorageValue], i: usize) -> Option<i64> {
+    match row.get(i) {
+        Some(SqlStorageValue::Integer(v)) => Some(*v),
+        Some(SqlStorageValue::Float(v)) if v.fract() == 0.0 => Some(*v as i64),
+        _ => None,
+    }
+}
+
+/// A TEXT column; `None` for NULL and anything else.
+fn text_at(row: &mut [SqlStorageValue], i: usize) -> Option<String> {
+    match row.get_mut(i) {
+        Some(SqlStorageValue::String(v)) => Some(std::mem::take(v)),
+        _ => None,
+    }
+}
+
 /// Creates the tables if needed and records when the state was first consulted. Costs no row
 /// write once done.
 pub fn ensure_schema(sql: &SqlStorage, now_ms: u64) -> Result<()> {
@@ -77,21 +100,20 @@ pub struct Recorded {
     pub first_seen_ms: u64,
 }
 
-#[derive(Deserialize)]
-struct MetaRow {
-    k: String,
-    v: String,
-}
-
 /// Reads the record's `meta` values.
 pub fn recorded(sql: &SqlStorage) -> Result<Recorded> {
-    let rows: Vec<MetaRow> = sql
-        .exec(
-            "SELECT k, v FROM meta WHERE k IN ('first_missing', 'alert', 'first_seen_ms')",
-            None,
-        )?
-        .to_array()?;
-    let get = |name: &str| rows.iter().find(|r| r.k == name).map(|r| r.v.as_str());
+    let meta: Vec<(String, String)> = rows(sql.exec(
+        "SELECT k, v FROM meta WHERE k IN ('first_missing', 'alert', 'first_seen_ms')",
+        None,
+    )?)?
+    .into_iter()
+    .filter_map(|mut r| Some((text_at(&mut r, 0)?, text_at(&mut r, 1)?)))
+    .collect();
+    let get = |name: &str| {
+        meta.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     Ok(Recorded {
         first_missing: get("first_missing")
             .map(FirstMissing::from_json)
@@ -103,9 +125,9 @@ pub fn recorded(sql: &SqlStorage) -> Result<Recorded> {
     })
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: Option<i64>,
+/// The first column of the first row, as an integer.
+fn first_int(cursor: SqlCursor) -> Result<Option<i64>> {
+    Ok(rows(cursor)?.first().and_then(|r| int_at(r, 0)))
 }
 
 /// Closes runs left unfinished by an instance that was reset or redeployed mid-run (they can no
@@ -121,15 +143,11 @@ pub fn start_run(
         "UPDATE runs SET finished_ms = ?, outcome = 'interrupted' WHERE finished_ms IS NULL",
         vec![int(now_ms)],
     )?;
-    let rows: Vec<IdRow> = sql
-        .exec(
-            "INSERT INTO runs (started_ms, trigger, restored_from) VALUES (?, ?, ?) RETURNING id",
-            vec![int(now_ms), trigger.as_str().into(), restored_from.into()],
-        )?
-        .to_array()?;
-    rows.first()
-        .and_then(|r| r.id)
-        .ok_or_else(|| worker::Error::RustError("INSERT … RETURNING id returned no id".into()))
+    first_int(sql.exec(
+        "INSERT INTO runs (started_ms, trigger, restored_from) VALUES (?, ?, ?) RETURNING id",
+        vec![int(now_ms), trigger.as_str().into(), restored_from.into()],
+    )?)?
+    .ok_or_else(|| worker::Error::RustError("INSERT … RETURNING id returned no id".into()))
 }
 
 /// What a run records when it ends, besides its summary.
@@ -204,56 +222,49 @@ fn set_meta(sql: &SqlStorage, k: &str, v: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct KeySetRow {
-    jwks: String,
-}
-
 /// The key set run `run_id` wrote (`{"keys":[…]}`), if it is still kept.
 pub fn key_set(sql: &SqlStorage, run_id: i64) -> Result<Option<String>> {
-    let rows: Vec<KeySetRow> = sql
-        .exec(
-            "SELECT jwks FROM key_sets WHERE run_id = ?",
-            vec![run_id.into()],
-        )?
-        .to_array()?;
-    Ok(rows.into_iter().next().map(|r| r.jwks))
-}
-
-#[derive(Deserialize)]
-struct RunIdRow {
-    run_id: i64,
+    let cursor = sql.exec(
+        "SELECT jwks FROM key_sets WHERE run_id = ?",
+        vec![run_id.into()],
+    )?;
+    Ok(rows(cursor)?.first_mut().and_then(|r| text_at(r, 0)))
 }
 
 /// The runs whose key sets are kept, newest first.
 pub fn restorable_runs(sql: &SqlStorage) -> Result<Vec<i64>> {
-    let rows: Vec<RunIdRow> = sql
-        .exec("SELECT run_id FROM key_sets ORDER BY run_id DESC", None)?
-        .to_array()?;
-    Ok(rows.into_iter().map(|r| r.run_id).collect())
+    let cursor = sql.exec("SELECT run_id FROM key_sets ORDER BY run_id DESC", None)?;
+    Ok(rows(cursor)?.iter().filter_map(|r| int_at(r, 0)).collect())
 }
 
 fn runs(sql: &SqlStorage, filter: &str, limit: i64) -> Result<Vec<RunRow>> {
-    sql.exec(
+    let cursor = sql.exec(
         &format!("SELECT {RUN_COLUMNS} FROM runs {filter} ORDER BY id DESC LIMIT ?"),
         vec![limit.into()],
-    )?
-    .to_array()
-}
-
-#[derive(Deserialize)]
-struct MsRow {
-    ms: Option<i64>,
+    )?;
+    Ok(rows(cursor)?
+        .into_iter()
+        .map(|mut r| RunRow {
+            id: int_at(&r, 0).unwrap_or(0),
+            started_ms: int_at(&r, 1).unwrap_or(0),
+            finished_ms: int_at(&r, 2),
+            trigger: text_at(&mut r, 3).unwrap_or_default(),
+            outcome: text_at(&mut r, 4),
+            stage: text_at(&mut r, 5),
+            code: text_at(&mut r, 6),
+            message: text_at(&mut r, 7),
+            kids: text_at(&mut r, 8),
+            restored_from: int_at(&r, 9),
+        })
+        .collect())
 }
 
 fn last_success_ms(sql: &SqlStorage) -> Result<Option<u64>> {
-    let rows: Vec<MsRow> = sql
-        .exec(
-            &format!("SELECT max(finished_ms) AS ms FROM runs WHERE {SUCCESS}"),
-            None,
-        )?
-        .to_array()?;
-    Ok(rows.first().and_then(|r| r.ms).map(to_ms))
+    let cursor = sql.exec(
+        &format!("SELECT max(finished_ms) FROM runs WHERE {SUCCESS}"),
+        None,
+    )?;
+    Ok(first_int(cursor)?.map(to_ms))
 }
 
 /// The target's freshness at `now_ms` against `stale_after_ms`.
@@ -282,13 +293,10 @@ pub fn status(
     let last_change = runs(sql, "WHERE outcome = 'updated'", 1)?
         .into_iter()
         .next();
-    let newest_finished: Vec<IdRow> = sql
-        .exec(
-            "SELECT max(id) AS id FROM runs WHERE finished_ms IS NOT NULL",
-            None,
-        )?
-        .to_array()?;
-    let newest_finished = newest_finished.first().and_then(|r| r.id);
+    let newest_finished = first_int(sql.exec(
+        "SELECT max(id) FROM runs WHERE finished_ms IS NOT NULL",
+        None,
+    )?)?;
     Ok(TargetStatus {
         name: target.name.clone(),
         zone_id: target.zone_id.clone(),
