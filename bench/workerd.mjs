@@ -16,6 +16,7 @@ import { execSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+import { workerOptions } from '../tests/e2e/miniflare.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const out = process.argv[2] ?? 'workerd-results.json';
@@ -77,6 +78,12 @@ function cpu(pids) {
 }
 
 function newMiniflare(name) {
+  const handleRuntimeStdio = (stdout, stderr) => {
+    stdout.resume();
+    stderr.resume();
+  };
+  // Ours with its Durable Object, exactly as the end-to-end tests run it.
+  if (name === 'ours') return new Miniflare(workerOptions({ bindings: env, handleRuntimeStdio }));
   return new Miniflare({
     rootPath: root,
     scriptPath: WORKERS[name].scriptPath,
