@@ -1,22 +1,33 @@
 //! jwks-sync: a Cloudflare Worker that keeps API Shield token validation credentials equal to the
 //! JSON Web Key Set (JWKS) an identity provider publishes.
 //!
-//! Data flow, per target: config → fetch → normalize → read live → diff → replace → verify → report.
+//! Data flow, per target: config → fetch → normalize → read live → grace period → diff → replace
+//! → verify → report → record. Each target's runs go through its Durable Object, one at a time.
 //!
 //! # Layout
 //! Functional core, thin shell: every module but [`shell`] is plain Rust that `cargo test` runs
-//! natively; `shell` only wires the Workers runtime to it.
-//! - [`config`]: vars and secrets → validated targets and options, every problem at once.
+//! natively; `shell` only wires the Workers runtime (and the Durable Object's storage) to it.
+//! - [`config`]: vars and secrets → validated targets and options, every problem at once;
+//!   [`ops`]: the settings for freshness, the grace period, the heartbeat and alerts.
 //! - [`jwks`]: bytes of a fetched document → the exact key set API Shield accepts, or an error.
 //! - [`http`]: the I/O port ([`http::Client`]) and the retry policy every call shares.
 //! - [`source`]: one source's fetch: headers, `https` redirects, OIDC discovery.
 //! - [`cloudflare`]: token validation API routes, bodies, and answer mapping and verification.
 //! - [`diff`]: live keys against desired keys.
-//! - [`sync`]: the orchestrator; the only write comes after everything before it succeeded.
-//! - [`report`]: the JSON result of a run and its log lines.
+//! - [`grace`]: which retired live keys stay for `RETAIN_REMOVED_KEYS_FOR`, and what to record.
+//! - [`sync`]: one target's run; the only write comes after everything before it succeeded.
+//! - [`report`]: a target's JSON result and its log line; [`answers`]: the Worker's answer over
+//!   all targets.
+//! - [`history`]: what a run records and the status derived from the records.
+//! - [`alert`]: alert transitions and the webhook body; [`notify`]: sending it and the heartbeat.
+//! - [`freshness`]: the `GET /healthz` verdict.
+//! - [`state_api`]: the requests the Worker sends to a target's Durable Object, and its name.
+//! - [`duration`], [`timestamp`], [`cron`]: setting durations, RFC 3339 instants, the cron's
+//!   longest gap (computed at build time by `build.rs`).
 //! - [`auth`], [`routes`]: who may call, and which request is which.
 //! - [`error`]: the stage vocabulary and the per-target error.
-//! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers and the runtime client.
+//! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers, the runtime client, and
+//!   the `TargetState` Durable Object with its SQLite storage.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 

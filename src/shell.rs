@@ -4,9 +4,9 @@
 //! Nothing here decides anything; each handler reads the environment, calls the core or a target's
 //! Durable Object, and writes what came back.
 //! - this file: the Worker's `fetch` and `scheduled` handlers, and its calls to the objects;
-//! - [`client`]: the runtime's `fetch` as the core's [`crate::http::Client`];
-//! - [`target_state`]: the `TargetState` Durable Object (one run at a time, history, alerts);
-//! - [`store`]: its SQLite storage.
+//! - `client`: the runtime's `fetch` as the core's [`crate::http::Client`];
+//! - `target_state`: the `TargetState` Durable Object (one run at a time, history, alerts);
+//! - `store`: its SQLite storage.
 
 mod client;
 mod store;
