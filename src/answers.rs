@@ -207,7 +207,7 @@ pub fn status_json(ops: &Ops, crons: &[&str], targets: &[String]) -> String {
     };
     let head = serde_json::to_string(&head).unwrap_or_default();
     // `head` is an object: reopen it to append the targets, kept as their objects wrote them.
-    let mut out = head[..head.len() - 1].to_owned();
+    let mut out = head.strip_suffix('}').unwrap_or("{").to_owned();
     out.push_str(",\"targets\":[");
     out.push_str(&targets.join(","));
     out.push_str("]}");
