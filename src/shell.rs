@@ -208,12 +208,8 @@ async fn status(env: &Env) -> Reply {
         Ok(c) => c,
         Err(e) => return (500, report::config_error_json(&e, true), None),
     };
-    let calls = config
-        .targets
-        .iter()
-        .map(|t| call_state(env, t, Call::Status, READ_TIMEOUT_MS));
     let mut all_answered = true;
-    let targets: Vec<String> = join_all(calls)
+    let targets: Vec<String> = call_all(env, &config, Call::Status, READ_TIMEOUT_MS)
         .await
         .into_iter()
         .zip(&config.targets)
@@ -243,11 +239,7 @@ async fn health(env: &Env) -> (u16, String) {
     let Ok(config) = load_config(env) else {
         return freshness::invalid_settings();
     };
-    let calls = config
-        .targets
-        .iter()
-        .map(|t| call_state(env, t, Call::Freshness, READ_TIMEOUT_MS));
-    let answers = join_all(calls).await;
+    let answers = call_all(env, &config, Call::Freshness, READ_TIMEOUT_MS).await;
     let targets: Vec<(&str, Option<Freshness>)> = config
         .targets
         .iter()
@@ -269,8 +261,12 @@ async fn run_all(env: &Env, config: &Config, call: Call, dry_run: bool) -> Vec<T
         Call::Run(t) => t,
         _ => Trigger::Http,
     };
-    let calls = config.targets.iter().map(|t| async move {
-        match call_state(env, t, call, RUN_TIMEOUT_MS).await {
+    let answers = call_all(env, config, call, RUN_TIMEOUT_MS).await;
+    config
+        .targets
+        .iter()
+        .zip(answers)
+        .map(|(t, answer)| match answer {
             Ok((200, text)) => target_answer(t, text, trigger, dry_run),
             Ok((status, text)) => {
                 let what = serde_json::from_str::<serde_json::Value>(&text)
@@ -289,9 +285,25 @@ async fn run_all(env: &Env, config: &Config, call: Call, dry_run: bool) -> Vec<T
                 )
             }
             Err((code, msg)) => unavailable(t, code, msg, trigger, dry_run),
-        }
-    });
-    join_all(calls).await
+        })
+        .collect()
+}
+
+/// Calls every target's object at once (a hung object delays the others by its timeout at most),
+/// answers in configuration order.
+async fn call_all(
+    env: &Env,
+    config: &Config,
+    call: Call,
+    timeout_ms: u64,
+) -> Vec<Result<(u16, String), (&'static str, String)>> {
+    join_all(
+        config
+            .targets
+            .iter()
+            .map(|t| call_state(env, t, call, timeout_ms)),
+    )
+    .await
 }
 
 /// A report the object answered, or a `STATE_UNAVAILABLE` one when it is not a report.
