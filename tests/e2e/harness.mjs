@@ -10,11 +10,12 @@ export const AUTH_TOKEN = 'e2e-sync-auth-token-0123456789';
 /**
  * Starts the emulator and the Worker. `env(emu)` returns the Worker's bindings (vars and secrets);
  * the default is one target synced from the emulator IdP `main`. `emu` reuses a running emulator
- * (then `close()` leaves it running); `persistDir` keeps the Durable Objects' storage there.
+ * (then `close()` leaves it running); `persistDir` keeps the Durable Objects' storage there;
+ * `miniflare` overrides Miniflare options (e.g. `{ durableObjects: {} }`).
  * Returns { emu, mf, logs, fetch(path, init), get(path), post(path), status(), health(),
  * rollback(body), scheduled(), close() }.
  */
-export async function start({ env, emulator = {}, emu: shared, persistDir } = {}) {
+export async function start({ env, emulator = {}, emu: shared, persistDir, miniflare = {} } = {}) {
   const emu = shared ?? (await startEmulator({ idps: ['main'], ...emulator }));
   const bindings = {
     CF_API_BASE: emu.cfApiBase,
@@ -33,8 +34,8 @@ export async function start({ env, emulator = {}, emu: shared, persistDir } = {}
       logs.push(...lines.filter((l) => l.trim() !== ''));
     });
   };
-  const mf = new Miniflare(
-    workerOptions({
+  const mf = new Miniflare({
+    ...workerOptions({
       bindings,
       persistDir,
       handleRuntimeStdio: (stdout, stderr) => {
@@ -42,7 +43,8 @@ export async function start({ env, emulator = {}, emu: shared, persistDir } = {}
         collect(stderr);
       },
     }),
-  );
+    ...miniflare,
+  });
   const url = await mf.ready;
   const auth = { authorization: `Bearer ${AUTH_TOKEN}` };
   const h = {

@@ -120,3 +120,22 @@ test('bad settings: one error listing every problem, before any request', async 
     await h2.close();
   }
 });
+
+test('without the TARGET_STATE binding every target fails at stage state, and /healthz is 503', async () => {
+  const h2 = await start({ miniflare: { durableObjects: {} } });
+  try {
+    const r = await h2.post();
+    assert.equal(r.status, 502);
+    const [t] = r.body.targets;
+    assert.deepEqual([t.name, t.outcome, t.error.stage, t.error.code], ['default', 'failed', 'state', 'STATE_UNAVAILABLE']);
+    assert.match(t.error.message, /^the target's state is unavailable: /);
+    assert.equal(h2.puts().length, 0);
+    assert.deepEqual(await h2.health().then((x) => [x.status, x.body]), [503, { status: 'stale', stale: [{ name: 'default', age_s: null }] }]);
+    assert.equal((await h2.status()).status, 502);
+    assert.equal((await h2.scheduled()).outcome, 'exception');
+    const line = (await h2.logLines()).find((l) => l.event === 'jwks-sync' && l.trigger === 'http');
+    assert.equal(line.error.code, 'STATE_UNAVAILABLE', 'the Worker logs what the object could not');
+  } finally {
+    await h2.close();
+  }
+});
