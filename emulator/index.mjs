@@ -6,7 +6,8 @@
 //   index.mjs      startEmulator(): the HTTP server, request log, control routes
 //   cloudflare.mjs the /client/v4 face (configs, PUT credentials, faults, rate limit)
 //   keys.mjs       the documented credential rules (pure)
-//   idp.mjs        the /idp/{name}/ face (JWKS, discovery, rotation, misbehaviour)
+//   idp.mjs        the /idp/{name}/ face (JWKS, discovery, signing keys and rotation, misbehaviour)
+//   jose.mjs       JWS signing and verification with node:crypto
 //   faults.mjs     "next N requests / until cleared" rule lists
 //   codes.mjs      every error code, confirmed or chosen
 //   cli.mjs        the command line
@@ -17,7 +18,7 @@ import { Idp } from './idp.mjs';
 
 export { CODES } from './codes.mjs';
 export { checkCredentials } from './keys.mjs';
-export { generateKeyPair, signJwt, thumbprint } from './idp.mjs';
+export { generateKeyPair, signJwt, thumbprint, DEFAULT_TOKEN_TTL_S } from './idp.mjs';
 export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
 
 export const CONTROL_PATH = '/__emulator';
@@ -99,7 +100,12 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       idpMap.set(name, i);
       if (opts?.fixture) i.loadFixture(opts.fixture);
       else if (opts?.keys) i.setKeys(opts.keys);
-      else for (const g of opts?.generate ?? [{ alg: 'RS256' }]) i.rotate(g);
+      else {
+        // The first generated key signs; the others are published beside it.
+        const [first, ...rest] = opts?.generate ?? [{ alg: 'RS256' }];
+        if (first) i.rotateUnannounced(first);
+        for (const g of rest) i.addKey(i.generateKey(g));
+      }
     }
     return i;
   }
@@ -274,7 +280,10 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
         switch (b) {
           case 'keys': return { keys: i.setKeys(body.keys) };
           case 'fixture': return { keys: i.loadFixture(body.path) };
-          case 'rotate': return { key: i.rotate(body) };
+          case 'prepublish':
+          case 'rotate': return { key: i.prepublish(body) };
+          case 'switch': return { key: i.switchSigning(body.kid) };
+          case 'rotate-unannounced': return { key: i.rotateUnannounced(body) };
           case 'retire': return { removed: i.retire(body.kid) };
           case 'misbehave': return i.misbehave(body), i.state();
           case 'clear': return i.clear(), { ok: true };
