@@ -7,21 +7,27 @@
 //   cloudflare.mjs the /client/v4 face (configs, PUT credentials, faults, rate limit)
 //   keys.mjs       the documented credential rules (pure)
 //   idp.mjs        the /idp/{name}/ face (JWKS, discovery, signing keys and rotation, misbehaviour)
+//   edge.mjs       the /edge/{zone}/{config}/ face: validates JWTs as API Shield does
 //   jose.mjs       JWS signing and verification with node:crypto
 //   faults.mjs     "next N requests / until cleared" rule lists
 //   codes.mjs      every error code, confirmed or chosen
 //   cli.mjs        the command line
 
 import { createServer } from 'node:http';
-import { CloudflareApi, CF_BASE_PATH } from './cloudflare.mjs';
+import { CloudflareApi, CF_BASE_PATH, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from './cloudflare.mjs';
 import { Idp } from './idp.mjs';
+import { edgeRespond, validateJwt } from './edge.mjs';
 
 export { CODES } from './codes.mjs';
 export { checkCredentials } from './keys.mjs';
 export { generateKeyPair, signJwt, thumbprint, DEFAULT_TOKEN_TTL_S } from './idp.mjs';
+export { validateJwt, tokenFrom, REASONS, CLOCK_SKEW_S, EDGE_ALGS } from './edge.mjs';
 export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
 
 export const CONTROL_PATH = '/__emulator';
+/** The validating edge: /edge/{zone}/{config}/{any path}. */
+export const EDGE_PATH = '/edge';
+const EDGE_RE = /^\/edge\/([^/]+)\/([^/]+)(?:\/.*)?$/;
 /** Longest delay any fault may ask for; every timer is bounded by this. */
 export const MAX_DELAY_MS = 120_000;
 const MAX_BODY_BYTES = 1 << 20;
@@ -177,7 +183,17 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     };
     requests.push(record);
     let out;
-    if (path === CF_BASE_PATH || path.startsWith(`${CF_BASE_PATH}/`)) {
+    const edge = EDGE_RE.exec(path);
+    if (edge) {
+      record.face = 'edge';
+      record.route = 'edge';
+      try {
+        out = edgeRespond(cf.validationSettings(decodeURIComponent(edge[1]), decodeURIComponent(edge[2])), req.headers);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+        out = { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: e.message }) };
+      }
+    } else if (path === CF_BASE_PATH || path.startsWith(`${CF_BASE_PATH}/`)) {
       const rest = path.slice(CF_BASE_PATH.length);
       record.face = 'cloudflare';
       record.route = CloudflareApi.routeOf(req.method, rest);
@@ -206,6 +222,9 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       return `${origin}${CF_BASE_PATH}`;
     },
     idpUrl: (name) => `${origin}/idp/${name}`,
+    edgeUrl: (zoneId = DEFAULT_ZONE_ID, configId = DEFAULT_CONFIG_ID) => `${origin}${EDGE_PATH}/${zoneId}/${configId}`,
+    validateToken: (token, { zoneId = DEFAULT_ZONE_ID, configId = DEFAULT_CONFIG_ID, nowS = Math.floor(Date.now() / 1000) } = {}) =>
+      validateJwt(token, cf.validationSettings(zoneId, configId).keys, { nowS }),
     jwksUrl: (name) => `${origin}/idp/${name}/jwks.json`,
     issuer: (name) => `${origin}/idp/${name}`,
     discoveryUrl: (name) => `${origin}/idp/${name}/.well-known/openid-configuration`,
