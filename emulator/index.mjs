@@ -86,7 +86,7 @@ function matches(record, filter) {
  * @param {string} [options.token='test-cf-api-token'] the API token the Cloudflare face accepts
  * @param {number} [options.maxKeys=16] keys allowed per configuration
  * @param {{zoneId:string, configId:string, title?:string, keys?:object[]}[]} [options.configs]
- * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string})[]} [options.idps]
+ * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string, audience?:string})[]} [options.idps] the first generated key of each signs
  * @param {'top'|'result'|'both'} [options.putResponseShape='top'] where the PUT answer carries the keys
  */
 export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], putResponseShape } = {}) {
