@@ -159,9 +159,11 @@ if (rot) {
   const periods = (x) => `${(x / P).toFixed(2)} P`;
   const row = (label, xs, f) => p(`| ${label} | ${f(median(xs))} | ${f(percentile(xs, 0.95))} | ${f(max(xs))} |`);
   const latency = r.map((x) => x.latencyMs);
-  // The goal: at most one period plus the accepting run's own time (plus the poll interval, the
-  // resolution at which acceptance is seen, and the tick's lateness on this machine).
-  const within = r.filter((x) => x.latencyMs <= P + x.syncMs + rot.pollMs).length;
+  // The goal: at most one period plus the accepting run's own time, plus the poll interval (the
+  // resolution at which acceptance is seen) and, for the simulated cron, that run's lateness.
+  const lateOf = (x) => Math.max(0, rot.ticks.find((t) => t.k === x.run)?.lateMs ?? 0);
+  const within = r.filter((x) => x.latencyMs <= P + x.syncMs + rot.pollMs + lateOf(x)).length;
+  const strictly = r.filter((x) => x.latencyMs <= P + x.syncMs + rot.pollMs).length;
   // The first run is also the Worker's cold start (module instantiation): shown apart.
   const [coldTick, ...ticks] = rot.ticks;
   const wrote = ticks.filter((t) => t.wrote);
@@ -178,10 +180,11 @@ if (rot) {
   row(`runs that wrote (a PUT), wall time, ms (${wrote.length} runs)`, wrote.map((t) => t.wallMs), ms);
   row('cron timer lateness (start − scheduled instant), ms', rot.ticks.map((t) => t.lateMs), ms);
   p('', `The runs above exclude the first one, which pushed the initial key and was the Worker's cold start: ${ms(coldTick.wallMs)} ms.`, '');
-  p(`**${within} of ${r.length}** rotations were accepted within one period plus the accepting run's own time (+ the ${rot.pollMs} ms poll interval): the goal of issue 12. ${failedTicks ? `${failedTicks} cron runs failed.` : 'No cron run failed.'}`, '');
+  const strictNote = strictly === within ? '' : ` (${strictly} of ${r.length} without that lateness)`;
+  p(`**${within} of ${r.length}** rotations were accepted within one period plus the accepting run's own time, counting the ${rot.pollMs} ms poll interval and the simulated cron's lateness in starting that run${strictNote}: the goal of issue 12. ${failedTicks ? `${failedTicks} cron runs failed.` : 'No cron run failed.'}`, '');
   p(`Pre-published rotations: ${rot.prepublished.length} times the IdP published its next key ${rot.leadPeriods} periods before signing with it; **${refused} of ${rot.prepublished.length}** first tokens with the new key were refused (the goal: 0).`, '');
   p('Reading it: with a cron period P, a key published at a random moment waits on average P/2 for the next run (uniform between 0 and P), then the run\'s own time; the latency in periods carries over to a real schedule (a 5-minute cron means a median of about 2.5 minutes), the run\'s time in milliseconds does not grow with P. Pre-publication with a lead time longer than P plus the run\'s time makes it zero for tokens: the key is live before its first use.', '');
-  headline.push(`- Rotation latency (unannounced key, simulated cron period P = ${P} ms, ${r.length} rotations at random phases): publication → first accepted token median **${periods(median(latency))}**, p95 ${periods(percentile(latency, 0.95))}, max ${periods(max(latency))}; ${within}/${r.length} within one period plus the run's own time (run wall time median ${ms(median(r.map((x) => x.syncMs)))} ms). Published ${rot.leadPeriods} P ahead: ${refused}/${rot.prepublished.length} first tokens refused.`);
+  headline.push(`- Rotation latency (unannounced key, simulated cron period P = ${P} ms, ${r.length} rotations at random phases): publication → first accepted token median **${periods(median(latency))}**, p95 ${periods(percentile(latency, 0.95))}, max ${periods(max(latency))}; ${within}/${r.length} within one period plus the run's own time${strictly === within ? '' : ` and its start lateness (${strictly}/${r.length} without)`} (run wall time median ${ms(median(r.map((x) => x.syncMs)))} ms). Published ${rot.leadPeriods} P ahead: ${refused}/${rot.prepublished.length} first tokens refused.`);
 }
 
 // ---------------- sizes ----------------

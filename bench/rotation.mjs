@@ -39,6 +39,8 @@ async function verdict(token) {
 }
 
 // ---- the simulated cron: scheduled() at t0 + k·P, one run at a time ----
+// A run is recorded when it starts (an edge request can see its write before scheduled() returns)
+// and completed when it ends.
 const ticks = [];
 let stopping = false;
 const t0 = now();
@@ -48,16 +50,17 @@ async function cron() {
     await sleep(Math.max(0, at - now()));
     if (stopping) break;
     const puts = h.puts().length;
-    const begin = now();
+    const tick = { k, lateMs: now() - at, start: now(), wallMs: null, wrote: null, outcome: null };
+    ticks.push(tick);
     const { outcome } = await h.scheduled();
-    ticks.push({ k, lateMs: begin - at, start: begin, wallMs: now() - begin, wrote: h.puts().length > puts, outcome });
+    Object.assign(tick, { wallMs: now() - tick.start, wrote: h.puts().length > puts, outcome });
   }
 }
 const cronDone = cron();
 
 // Let the first tick push the initial key, so every rotation starts from a synced state.
 let current = idp.keys[0];
-while (ticks.length === 0) await sleep(POLL_MS);
+while (ticks[0]?.outcome == null) await sleep(POLL_MS);
 if ((await verdict(idp.sign())) !== 'valid') throw new Error('rotation bench: the initial key is not live after the first cron run');
 
 /** Publish a generated key; returns the publication instant. */
@@ -83,12 +86,13 @@ try {
       await sleep(POLL_MS);
     }
     const accepted = now();
-    // The run that made it live: the last one that started before the acceptance was seen.
+    // The run that made it live: the last one that started before the acceptance was seen (its
+    // wall time is read once it has ended, below).
     const tick = ticks.findLast((t) => t.start <= accepted);
-    rotations.push({ latencyMs: accepted - published, waitMs: tick.start - published, syncMs: tick.wallMs, phaseMs: (published - t0) % PERIOD_MS, refusedPolls: refused });
+    rotations.push({ latencyMs: accepted - published, waitMs: tick.start - published, tick, phaseMs: (published - t0) % PERIOD_MS, refusedPolls: refused });
     idp.retire(current.kid); // the next run removes it; the set stays at one or two keys
     current = jwk;
-    console.error(`rotation ${i + 1}/${ROTATIONS}: accepted after ${(accepted - published).toFixed(0)} ms = ${((accepted - published) / PERIOD_MS).toFixed(2)} P (run ${tick.wallMs.toFixed(0)} ms)`);
+    console.error(`rotation ${i + 1}/${ROTATIONS}: accepted after ${(accepted - published).toFixed(0)} ms = ${((accepted - published) / PERIOD_MS).toFixed(2)} P (run #${tick.k})`);
   }
   for (let i = 0; i < PREPUBLISHED; i++) {
     await sleep(Math.random() * PERIOD_MS);
@@ -108,7 +112,17 @@ try {
   await h.close();
 }
 
-const result = { date: new Date().toISOString(), periodMs: PERIOD_MS, pollMs: POLL_MS, leadPeriods: LEAD_PERIODS, alg: ALG, quick, rotations, prepublished, ticks: ticks.map(({ start, ...t }) => t) };
+const result = {
+  date: new Date().toISOString(),
+  periodMs: PERIOD_MS,
+  pollMs: POLL_MS,
+  leadPeriods: LEAD_PERIODS,
+  alg: ALG,
+  quick,
+  rotations: rotations.map(({ tick, ...r }) => ({ ...r, run: tick.k, syncMs: tick.wallMs })),
+  prepublished,
+  ticks: ticks.map(({ start, ...t }) => t),
+};
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(result, null, 2));
 const inP = rotations.map((r) => r.latencyMs / PERIOD_MS).sort((a, b) => a - b);
