@@ -21,7 +21,7 @@ import { edgeRespond, validateJwt } from './edge.mjs';
 export { CODES } from './codes.mjs';
 export { checkCredentials } from './keys.mjs';
 export { generateKeyPair, signJwt, thumbprint, DEFAULT_TOKEN_TTL_S } from './idp.mjs';
-export { validateJwt, tokenFrom, REASONS, CLOCK_SKEW_S, EDGE_ALGS } from './edge.mjs';
+export { validateJwt, tokenFrom, REASONS, CLOCK_SKEW_S } from './edge.mjs';
 export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
 
 export const CONTROL_PATH = '/__emulator';
