@@ -300,7 +300,12 @@ async function main() {
       console.log('\nnothing was started');
       process.exit(130);
     });
-    const answer = await rl.question(`To let this demo replace that configuration's credentials with the keys of ${env.JWKS_URL || env.OIDC_ISSUER}, type its id (${configId}); press Enter to preview only: `);
+    const question = `To let this demo replace that configuration's credentials with the keys of ${(env.JWKS_URL || env.OIDC_ISSUER).trim()}, type its id (${configId}); press Enter to preview only: `;
+    // End of input (Ctrl-D) answers nothing: preview only.
+    const answer = await new Promise((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(question).then(resolve, () => resolve(''));
+    });
     rl.close();
     write = confirmsWrite(answer, configId);
   }

@@ -4,7 +4,7 @@
 // cleanly. Needs the built Worker (scripts/test.sh builds before running this).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -43,20 +43,29 @@ function freePort() {
  * inherited, minus any setting the demo reads), stdin not a terminal. Resolves to { code, out, err }
  * with colour codes removed. Killed (and failed) after `timeoutMs`.
  */
-async function demo(env, { args = [], timeoutMs = 400_000 } = {}) {
+async function demo(env, { args = [], timeoutMs = 400_000, answer } = {}) {
   const base = { ...process.env };
   for (const k of Object.keys(base)) {
     if (/^(JWKS_URL|OIDC_ISSUER|CF_|DEMO_|DRY_RUN$|MAX_KEYS$|RSA_DEFAULT_ALG$|JWKS_KEYS_POINTER$|FETCH_TIMEOUT_MS$)/.test(k)) delete base[k];
   }
-  const child = spawn(process.execPath, ['scripts/demo.mjs', ...args], {
+  // With `answer`, stdin is a terminal (util-linux `script` runs the demo in a pseudo-terminal),
+  // and `answer` is typed when the demo asks.
+  const [cmd, argv] = answer === undefined ? [process.execPath, ['scripts/demo.mjs', ...args]] : ['script', ['-qefc', `node scripts/demo.mjs ${args.join(' ')}`, '/dev/null']];
+  const child = spawn(cmd, argv, {
     cwd: repo,
     env: { ...base, DEMO_PORT: String(await freePort()), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [answer === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d) => (out += d));
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (answer !== undefined && out.includes('press Enter to preview only: ')) {
+      child.stdin.write(`${answer}\n`);
+      answer = undefined;
+    }
+  });
   child.stderr.on('data', (d) => (err += d));
   const timer = setTimeout(() => {
     try {
@@ -65,8 +74,9 @@ async function demo(env, { args = [], timeoutMs = 400_000 } = {}) {
   }, timeoutMs);
   const code = await new Promise((r) => child.on('close', (c, sig) => r(c ?? sig)));
   clearTimeout(timer);
-  return { code, out: stripVTControlCharacters(out), err: stripVTControlCharacters(err) };
+  return { code, out: stripVTControlCharacters(out).replace(/\r\n/g, '\n'), err: stripVTControlCharacters(err) };
 }
+const noTerminal = spawnSync('script', ['--version']).status !== 0 && 'util-linux `script` (a pseudo-terminal) is not installed';
 
 test('with the emulated IdP, CF_* in the environment are not used: the real API is never called', async () => {
   real.clearRequests();
@@ -120,6 +130,26 @@ test('with DEMO_WRITE_REAL=<configuration id> the demo syncs the real configurat
     real.idp('own').keys.map((k) => k.kid),
   );
   real.setStoredKeys(ZONE, CONFIG, liveBefore);
+});
+
+test('in a terminal, typing the configuration id lets the demo write to it', { skip: noTerminal }, async () => {
+  real.clearRequests();
+  const r = await demo({ ...realCf(), JWKS_URL: real.jwksUrl('own') }, { answer: CONFIG });
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, new RegExp(`The Cloudflare API is real: zone ${ZONE}, token validation configuration ${CONFIG}\\.\n`));
+  assert.match(r.out, /: this run WRITES to it/);
+  assert.equal(real.requestsTo({ route: 'putCredentials' }).length, 1);
+  real.setStoredKeys(ZONE, CONFIG, liveBefore);
+});
+
+test('in a terminal, anything but the configuration id previews only', { skip: noTerminal }, async () => {
+  real.clearRequests();
+  const r = await demo({ ...realCf(), JWKS_URL: real.jwksUrl('own') }, { answer: 'yes' });
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /preview only, nothing is written/);
+  assert.match(r.out, new RegExp(`run it again with DEMO_WRITE_REAL=${CONFIG} or type the id when asked\\.`));
+  assert.deepEqual(writes(), []);
+  assert.deepEqual(real.storedKeys(ZONE, CONFIG), liveBefore);
 });
 
 test('an unreachable IdP: the step that failed is named, its dependents skipped, the logs kept', async () => {
