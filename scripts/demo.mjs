@@ -71,7 +71,7 @@ async function stop(code) {
   if (stopping) return;
   stopping = true;
   if (wrangler && wrangler.exitCode === null && wrangler.signalCode === null) {
-    await settled(wranglerLog);
+    if (code !== 0) await settled(wranglerLog);
     try {
       process.kill(-wrangler.pid, 'SIGTERM');
     } catch {}
@@ -100,7 +100,7 @@ async function stop(code) {
   process.exit(code);
 }
 
-/** Waits (at most 3 s) until `file` stops growing: wrangler writes the Worker's last lines late. */
+/** Waits until `file` has not grown for 1 s (at most 15 s): wrangler writes the Worker's last lines late. */
 async function settled(file) {
   let size = -1;
   for (let i = 0; i < 15; i++) {
@@ -110,7 +110,7 @@ async function settled(file) {
     } catch {}
     if (now === size) return;
     size = now;
-    await sleep(200);
+    await sleep(1000);
   }
 }
 
@@ -364,11 +364,11 @@ async function main() {
     await r.arrayBuffer();
     console.log(dim(`GET /__scheduled → HTTP ${r.status}${r.status === 500 ? ' (the run ended as an exception: it failed)' : ''}`));
     let lines = [];
-    for (let i = 0; i < 100 && !lines.length; i++) {
+    for (let i = 0; i < 300 && !lines.length; i++) {
       await sleep(100);
       lines = logLines(readFileSync(ctx.wranglerLog).subarray(seen).toString('utf8'), 'cron');
     }
-    if (!lines.length) throw new StepFailure(`no cron log line appeared in ${ctx.wranglerLog} within 10 s`);
+    if (!lines.length) throw new StepFailure(`no cron log line appeared in ${ctx.wranglerLog} within 30 s`);
     for (const { event, trigger, dry_run, ...target } of lines) show({ status: 'cron', body: { dry_run, targets: [target] } });
     return lines;
   };

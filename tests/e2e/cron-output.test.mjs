@@ -74,14 +74,16 @@ async function cron() {
   const from = statSync(join(dir, 'wrangler.log')).size;
   const r = await fetch(`${url}/__scheduled?cron=${encodeURIComponent('*/5 * * * *')}`);
   await r.arrayBuffer();
+  // Until this request's line is written and nothing more has come for 1 s (at most 30 s).
+  const added = () => stripVTControlCharacters(readFileSync(join(dir, 'wrangler.log')).subarray(from).toString('utf8'));
   let size = -1;
-  for (let i = 0; i < 50; i++) {
-    await sleep(200);
+  for (let i = 0; i < 30; i++) {
+    await sleep(1000);
     const now = statSync(join(dir, 'wrangler.log')).size;
-    if (now === size && log().includes('GET /__scheduled')) break;
+    if (now === size && added().includes('GET /__scheduled')) break;
     size = now;
   }
-  const text = stripVTControlCharacters(readFileSync(join(dir, 'wrangler.log')).subarray(from).toString('utf8'));
+  const text = added();
   return { status: r.status, lines: text.split('\n').filter((l) => l.trim() !== '') };
 }
 
