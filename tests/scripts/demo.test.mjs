@@ -6,7 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { startEmulator } from '../../emulator/index.mjs';
@@ -169,6 +171,31 @@ test('an unreachable IdP: the step that failed is named, its dependents skipped,
   assert.match(wranglerLog, /\[custom build\] build: up to date/);
   assert.ok(existsSync(`${logs}/emulator-requests.json`));
   rmSync(logs, { recursive: true, force: true });
+});
+
+test('wrangler dev failing to start (e.g. its build) is shown with its last lines; nothing else runs', async () => {
+  // A stand-in npx whose `wrangler dev` fails the way a broken [build] command does.
+  const bin = mkdtempSync(join(tmpdir(), 'jwks-sync-fake-npx-'));
+  writeFileSync(
+    join(bin, 'npx'),
+    '#!/usr/bin/env bash\necho "[custom build] error[E0425]: cannot find value \\`x\\` in this scope"\necho "✘ [ERROR] Running custom build \\`bash scripts/build.sh\\` failed."\nexit 1\n',
+  );
+  chmodSync(join(bin, 'npx'), 0o755);
+  try {
+    const r = await demo({ PATH: `${bin}:${process.env.PATH}` });
+    assert.equal(r.code, 1, r.out + r.err);
+    assert.match(
+      r.out,
+      /✗ step 1 \(start\) failed: wrangler dev exited \(1\) before the Worker answered; its last lines:\n {4}\[custom build\] error\[E0425\]: cannot find value `x` in this scope\n {4}✘ \[ERROR\] Running custom build `bash scripts\/build\.sh` failed\.\n/,
+    );
+    assert.match(r.out, /── 2\. Preview .*\nskipped: it needs step "start", which failed/);
+    assert.match(r.out, /demo failed at start; skipped: preview, first-sync, second-sync, rotate, retire, idp-failure\n/);
+    const logs = /logs kept in (\S+)/.exec(r.out)?.[1];
+    assert.ok(logs && existsSync(`${logs}/wrangler.log`));
+    rmSync(logs, { recursive: true, force: true });
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
 
 test('a busy port is one line naming the port and DEMO_PORT, before anything starts', async () => {
