@@ -76,7 +76,12 @@ if (build.status !== 0) fail(`building the settings check failed (cargo build --
 const checked = spawnSync('cargo', ['run', '--quiet', '--locked', '--bin', 'check-settings'], { cwd: repo, input, encoding: 'utf8' });
 process.stdout.write(checked.stdout ?? '');
 process.stderr.write(checked.stderr ?? '');
-if (checked.status === 0) process.exit(0);
+if (checked.status === 0) {
+  if (!config.triggers?.crons?.length) {
+    say(`note: ${where} has no [triggers] crons: the Worker will sync only on POST /, and deploying removes any schedule it had`);
+  }
+  process.exit(0);
+}
 if (checked.status === 1) {
   fail(`not deploying. Vars go in [vars] of ${where} (README, "Settings"); secrets with \`bash scripts/wrangler.sh secret put NAME\` (README, "Deploying", step 5).`);
 }

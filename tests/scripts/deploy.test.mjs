@@ -129,6 +129,15 @@ test('--env reads that environment\'s vars and secrets, with the Worker\'s rules
   assert.deepEqual(r.calls, [`wrangler secret list --format json --config ${config} --env staging --name jwks-sync-staging`]);
 });
 
+test('a configuration without a cron schedule deploys, with a note that it will not sync by itself', () => {
+  const config = join(dir, 'no-cron.toml');
+  writeFileSync(config, readFileSync(join(dir, 'filled.toml'), 'utf8').replace('[triggers]\ncrons = ["*/5 * * * *"]\n', ''));
+  const r = deploy(['--config', config], { secrets: ['CF_API_TOKEN', 'SYNC_AUTH_TOKEN'] });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /\ndeploy check: note: \S*no-cron\.toml has no \[triggers\] crons: the Worker will sync only on POST \/, and deploying removes any schedule it had\n\(fake\) deployed\n$/);
+  assert.doesNotMatch(deploy(['--config', join(dir, 'filled.toml')], { secrets: ['CF_API_TOKEN', 'SYNC_AUTH_TOKEN'] }).out, /no \[triggers\] crons/);
+});
+
 test('a Worker that does not exist yet has no secrets: CF_API_TOKEN is listed as missing', () => {
   const config = join(dir, 'filled.toml');
   const r = deploy(['--config', config], {
