@@ -19,8 +19,9 @@ test:
 bench:
 	bash scripts/bench.sh
 
+# Checks the settings against the Worker's own rules, then `wrangler deploy` (code and cron trigger).
 deploy: setup
-	bash scripts/wrangler.sh deploy
+	bash scripts/deploy.sh
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown

@@ -7,9 +7,11 @@ import { parseFault } from './cli-args.mjs';
 
 const HELP = `Usage: node emulator/cli.mjs [options]
 
-Local emulator of the Cloudflare token validation API (under /client/v4) and
-of identity providers (under /idp/{name}/). Control routes: /__emulator/...
-(see emulator/README.md). Listens on 127.0.0.1 only.
+Local emulator of the Cloudflare token validation API (under /client/v4), of
+identity providers (under /idp/{name}/), and of an edge that validates JWTs
+with a configuration's keys as API Shield does (under /edge/{zone}/{config}/).
+Control routes: /__emulator/... (see emulator/README.md). Listens on
+127.0.0.1 only.
 
 Options:
   --port N              port to listen on (default 8788; 0 = any free port)
@@ -90,7 +92,10 @@ async function main(argv) {
   }
 
   const lines = [`jwks-sync emulator listening on ${emu.url}`, `  CF_API_BASE=${emu.cfApiBase}`];
-  for (const c of emu.configs()) lines.push(`  config   zone ${c.zoneId} config ${c.id}  ${emu.cfApiBase}/zones/${c.zoneId}/token_validation/config/${c.id}`);
+  for (const c of emu.configs()) {
+    lines.push(`  config   zone ${c.zoneId} config ${c.id}  ${emu.cfApiBase}/zones/${c.zoneId}/token_validation/config/${c.id}`);
+    lines.push(`  edge     ${emu.edgeUrl(c.zoneId, c.id)}/`);
+  }
   for (const name of emu.idpNames()) lines.push(`  idp ${name}: issuer ${emu.issuer(name)}  jwks ${emu.jwksUrl(name)}`);
   for (const name of emu.sinkNames()) lines.push(`  sink ${name}: ${emu.sinkUrl(name)}`);
   lines.push(`  control  ${emu.url}/__emulator/state`);

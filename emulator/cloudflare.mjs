@@ -89,6 +89,15 @@ export class CloudflareApi {
     return [...this.#configs.values()].map((c) => ({ zoneId: c.zoneId, ...this.#view(c) }));
   }
 
+  /**
+   * What the validating edge (edge.mjs) needs of a configuration: its stored credentials as
+   * stored (secret members included) and its token sources. Throws (status 404) when unknown.
+   */
+  validationSettings(zoneId, configId) {
+    const c = this.#config(zoneId, configId);
+    return { keys: structuredClone(c.credentials.keys), tokenSources: [...c.token_sources] };
+  }
+
   #view(c) {
     const { zoneId, ...rest } = c;
     return structuredClone(rest);

@@ -1,9 +1,10 @@
 // The identity-provider face: one `Idp` per name, served under /idp/{name}/.
 
-import { createHash, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RuleList } from './faults.mjs';
+import { signInput } from './jose.mjs';
 
 /** Sub-paths an IdP answers, relative to /idp/{name}/. */
 export const IDP_PATHS = Object.freeze(['jwks.json', '.well-known/jwks.json', '.well-known/openid-configuration']);
@@ -16,7 +17,8 @@ const GEN = {
   EdDSA: { kty: 'OKP', crv: 'Ed25519' },
 };
 const DEFAULT_ALG = { RSA: 'RS256', EC: 'ES256', OKP: 'EdDSA' };
-const NODE_HASH = { 256: 'sha256', 384: 'sha384', 512: 'sha512' };
+/** Lifetime of a token `sign()` issues, in seconds, unless told otherwise (an hour, as most IdPs). */
+export const DEFAULT_TOKEN_TTL_S = 3600;
 
 /** RFC 7638 JWK thumbprint (SHA-256, base64url). */
 export function thumbprint(jwk) {
@@ -46,21 +48,16 @@ export function generateKeyPair({ alg, kty, kid, modulusLength = 2048 } = {}) {
   return { jwk, privateKey: pair.privateKey };
 }
 
-/** Sign a compact JWS (a JWT) with a generated key. */
+/**
+ * Sign a compact JWS (a JWT, RFC 7519) over `payload` with a generated key pair (or, for HS*,
+ * `{ jwk: {kid, alg}, privateKey: <secret KeyObject> }`). The header is `{alg, typ, kid}` from the
+ * key, overridden by `header`; the signature uses the header's `alg`, so `header: {alg: 'PS256'}`
+ * signs with PS256 even when the key says RS256 (a token with the wrong alg for its kid).
+ */
 export function signJwt(payload, { jwk, privateKey }, header = {}) {
   const h = { alg: jwk.alg, typ: 'JWT', kid: jwk.kid, ...header };
   const input = `${Buffer.from(JSON.stringify(h)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  const alg = jwk.alg;
-  let sig;
-  if (alg === 'EdDSA') sig = cryptoSign(null, Buffer.from(input), privateKey);
-  else {
-    const hash = NODE_HASH[alg.slice(2)];
-    const opts = { key: privateKey };
-    if (alg.startsWith('PS')) Object.assign(opts, { padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
-    if (alg.startsWith('ES')) opts.dsaEncoding = 'ieee-p1363';
-    sig = cryptoSign(hash, Buffer.from(input), opts);
-  }
-  return `${input}.${sig.toString('base64url')}`;
+  return `${input}.${signInput(h.alg, privateKey, input).toString('base64url')}`;
 }
 
 const HTML_PAGE = '<!doctype html>\n<html><head><title>Sign in</title></head><body><h1>Please sign in</h1></body></html>\n';
@@ -71,17 +68,31 @@ export class Idp {
   #raw = null; // served verbatim when set (fixtures)
   #privateKeys = new Map();
   #misbehaviour = new RuleList();
+  #signingKid = null; // the published key sign() uses by default
+  #nextKid = null; // a published key waiting to become the signing key
 
   /**
    * @param {string} name
    * @param {() => string} origin returns http://127.0.0.1:PORT once listening
-   * @param {{contentType?:string}} [opts]
+   * @param {{contentType?:string, audience?:string}} [opts] `audience` is the `aud` of the tokens
+   *   sign() issues (default `api://{name}`)
    */
-  constructor(name, origin, { contentType = 'application/json' } = {}) {
+  constructor(name, origin, { contentType = 'application/json', audience } = {}) {
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new TypeError(`invalid IdP name ${JSON.stringify(name)}`);
     this.name = name;
     this.origin = origin;
     this.contentType = contentType;
+    this.audience = audience ?? `api://${name}`;
+  }
+
+  /** kid of the key tokens are signed with now, or null (none generated, or it was retired). */
+  get signingKid() {
+    return this.#signingKid;
+  }
+
+  /** kid of the key published ahead of use by prepublish() and not signing yet, or null. */
+  get nextKid() {
+    return this.#nextKid;
   }
 
   get issuer() {
@@ -107,6 +118,7 @@ export class Idp {
     if (!Array.isArray(keys)) throw new TypeError('setKeys expects an array of JWKs');
     this.#doc = { keys: structuredClone(keys) };
     this.#raw = null;
+    this.#forgetUnpublished();
     return this.keys;
   }
 
@@ -119,7 +131,15 @@ export class Idp {
     } catch {
       this.#doc = null;
     }
+    this.#forgetUnpublished();
     return this.keys;
+  }
+
+  /** The signing and next keys are always published ones: forget those that no longer are. */
+  #forgetUnpublished() {
+    const published = new Set(this.keys.map((k) => k?.kid));
+    if (!published.has(this.#signingKid)) this.#signingKid = null;
+    if (!published.has(this.#nextKid)) this.#nextKid = null;
   }
 
   /** Generate a key pair WITHOUT publishing it; remembers the private key. */
@@ -138,27 +158,76 @@ export class Idp {
     return this.keys;
   }
 
-  /** Rotation step 1: generate a new key, publish it, return its public JWK. */
-  rotate(opts = {}) {
+  /**
+   * Rotation step 1, as Auth0, Okta and Entra do ahead of a planned rotation: generate a key and
+   * publish it (at `position`, default the end) WITHOUT signing with it; it becomes `nextKid`.
+   * Returns its public JWK.
+   */
+  prepublish(opts = {}) {
     const jwk = this.generateKey(opts);
     this.addKey(jwk, opts);
+    this.#nextKid = jwk.kid;
     return jwk;
   }
 
-  /** Rotation step 2: stop publishing every key with this kid. Returns how many were removed. */
+  /** The older name of prepublish(), kept for scripts that use it. */
+  rotate(opts = {}) {
+    return this.prepublish(opts);
+  }
+
+  /**
+   * Rotation step 2: sign with `kid` from now on, by default the pre-published next key. The key
+   * must be one this IdP generated and publishes (an IdP signs only with keys it publishes; for a
+   * key published and used at once, see rotateUnannounced). Returns its public JWK.
+   */
+  switchSigning(kid = this.#nextKid) {
+    if (!kid) throw new Error(`IdP ${this.name} has no pre-published next key: prepublish() one first, or name a kid`);
+    const pair = this.#privateKeys.get(kid);
+    if (!pair) throw new Error(`IdP ${this.name} holds no private key for kid ${kid}`);
+    if (!this.keys.some((k) => k?.kid === kid)) {
+      throw new Error(`IdP ${this.name} does not publish kid ${kid}; it signs only with published keys (rotateUnannounced publishes and switches at once)`);
+    }
+    this.#signingKid = kid;
+    if (this.#nextKid === kid) this.#nextKid = null;
+    return structuredClone(pair.jwk);
+  }
+
+  /**
+   * An unannounced rotation (Entra emergency rotations, some Zitadel and EKS set-ups): generate a
+   * key, publish it and sign with it at once, with no lead time. Returns its public JWK.
+   */
+  rotateUnannounced(opts = {}) {
+    const jwk = this.generateKey(opts);
+    this.addKey(jwk, opts);
+    this.#signingKid = jwk.kid;
+    return jwk;
+  }
+
+  /**
+   * Rotation step 3: stop publishing every key with this kid. Returns how many were removed.
+   * Retiring the signing key leaves the IdP without one until switchSigning().
+   */
   retire(kid) {
     if (!this.#doc || !Array.isArray(this.#doc.keys)) throw new Error(`IdP ${this.name} does not serve a JWKS; cannot retire a key`);
     const before = this.#doc.keys.length;
     this.#doc.keys = this.#doc.keys.filter((k) => k?.kid !== kid);
     this.#raw = null;
+    this.#forgetUnpublished();
     return before - this.#doc.keys.length;
   }
 
-  /** Sign a JWT with a key this IdP generated. */
-  sign(payload, { kid, header } = {}) {
-    const pair = kid ? this.#privateKeys.get(kid) : [...this.#privateKeys.values()].at(-1);
-    if (!pair) throw new Error(`IdP ${this.name} holds no private key${kid ? ` for kid ${kid}` : ''}`);
-    return signJwt({ iss: this.issuer, ...payload }, pair, header);
+  /**
+   * Issue a JWT signed by the current signing key, or by `kid` (any key this IdP generated, even
+   * one it retired). Claims: `iss` (the issuer), `aud` (`audience`), `iat` and `nbf` (`nowS`,
+   * default the clock, in seconds) and `exp` (`nowS + ttlS`, default an hour later), overridden
+   * by `payload`. `alg` and `header` override the header (see signJwt).
+   */
+  sign(payload = {}, { kid = this.#signingKid, alg, header, ttlS = DEFAULT_TOKEN_TTL_S, nowS = Math.floor(Date.now() / 1000) } = {}) {
+    if (!kid) throw new Error(`IdP ${this.name} has no signing key: switchSigning() first, or name a kid`);
+    const pair = this.#privateKeys.get(kid);
+    if (!pair) throw new Error(`IdP ${this.name} holds no private key for kid ${kid}`);
+    const claims = { iss: this.issuer, aud: this.audience, iat: nowS, nbf: nowS, exp: nowS + ttlS, ...payload };
+    return signJwt(claims, pair, { ...(alg ? { alg } : {}), ...header });
   }
 
   /**
@@ -184,7 +253,7 @@ export class Idp {
   }
 
   state() {
-    return { name: this.name, issuer: this.issuer, jwksUrl: this.jwksUrl, contentType: this.contentType, keys: this.keys, body: this.#raw !== null ? this.#raw : undefined, misbehaviour: this.#misbehaviour.list() };
+    return { name: this.name, issuer: this.issuer, jwksUrl: this.jwksUrl, contentType: this.contentType, audience: this.audience, signingKid: this.#signingKid, nextKid: this.#nextKid, keys: this.keys, body: this.#raw !== null ? this.#raw : undefined, misbehaviour: this.#misbehaviour.list() };
   }
 
   discovery() {

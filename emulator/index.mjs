@@ -6,23 +6,30 @@
 //   index.mjs      startEmulator(): the HTTP server, request log, control routes
 //   cloudflare.mjs the /client/v4 face (configs, PUT credentials, faults, rate limit)
 //   keys.mjs       the documented credential rules (pure)
-//   idp.mjs        the /idp/{name}/ face (JWKS, discovery, rotation, misbehaviour)
+//   idp.mjs        the /idp/{name}/ face (JWKS, discovery, signing keys and rotation, misbehaviour)
+//   edge.mjs       the /edge/{zone}/{config}/ face: validates JWTs as API Shield does
+//   jose.mjs       JWS signing and verification with node:crypto
 //   sinks.mjs      the /sink/{name} receivers of alert webhooks and heartbeat pings
 //   faults.mjs     "next N requests / until cleared" rule lists
 //   codes.mjs      every error code, confirmed or chosen
 //   cli.mjs        the command line
 
 import { createServer } from 'node:http';
-import { CloudflareApi, CF_BASE_PATH } from './cloudflare.mjs';
+import { CloudflareApi, CF_BASE_PATH, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from './cloudflare.mjs';
 import { Idp } from './idp.mjs';
 import { Sink, SINK_PATH } from './sinks.mjs';
+import { edgeRespond, validateJwt } from './edge.mjs';
 
 export { CODES } from './codes.mjs';
 export { checkCredentials } from './keys.mjs';
-export { generateKeyPair, signJwt, thumbprint } from './idp.mjs';
+export { generateKeyPair, signJwt, thumbprint, DEFAULT_TOKEN_TTL_S } from './idp.mjs';
+export { validateJwt, tokenFrom, REASONS, CLOCK_SKEW_S } from './edge.mjs';
 export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
 
 export const CONTROL_PATH = '/__emulator';
+/** The validating edge: /edge/{zone}/{config}/{any path}. */
+export const EDGE_PATH = '/edge';
+const EDGE_RE = /^\/edge\/([^/]+)\/([^/]+)(?:\/.*)?$/;
 /** Longest delay any fault may ask for; every timer is bounded by this. */
 export const MAX_DELAY_MS = 120_000;
 const MAX_BODY_BYTES = 1 << 20;
@@ -81,7 +88,7 @@ function matches(record, filter) {
  * @param {string} [options.token='test-cf-api-token'] the API token the Cloudflare face accepts
  * @param {number} [options.maxKeys=16] keys allowed per configuration
  * @param {{zoneId:string, configId:string, title?:string, keys?:object[]}[]} [options.configs]
- * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string})[]} [options.idps]
+ * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string, audience?:string})[]} [options.idps] the first generated key of each signs
  * @param {'top'|'result'|'both'} [options.putResponseShape='top'] where the PUT answer carries the keys
  * @param {string[]} [options.sinks] sinks to create at once (others are created on first use)
  */
@@ -103,7 +110,12 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       idpMap.set(name, i);
       if (opts?.fixture) i.loadFixture(opts.fixture);
       else if (opts?.keys) i.setKeys(opts.keys);
-      else for (const g of opts?.generate ?? [{ alg: 'RS256' }]) i.rotate(g);
+      else {
+        // The first generated key signs; the others are published beside it.
+        const [first, ...rest] = opts?.generate ?? [{ alg: 'RS256' }];
+        if (first) i.rotateUnannounced(first);
+        for (const g of rest) i.addKey(i.generateKey(g));
+      }
     }
     return i;
   }
@@ -186,7 +198,17 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     };
     requests.push(record);
     let out;
-    if (path === CF_BASE_PATH || path.startsWith(`${CF_BASE_PATH}/`)) {
+    const edge = EDGE_RE.exec(path);
+    if (edge) {
+      record.face = 'edge';
+      record.route = 'edge';
+      try {
+        out = edgeRespond(cf.validationSettings(decodeURIComponent(edge[1]), decodeURIComponent(edge[2])), req.headers);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+        out = { status: 404, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: e.message }) };
+      }
+    } else if (path === CF_BASE_PATH || path.startsWith(`${CF_BASE_PATH}/`)) {
       const rest = path.slice(CF_BASE_PATH.length);
       record.face = 'cloudflare';
       record.route = CloudflareApi.routeOf(req.method, rest);
@@ -225,6 +247,9 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       return `${origin}${CF_BASE_PATH}`;
     },
     idpUrl: (name) => `${origin}/idp/${name}`,
+    edgeUrl: (zoneId = DEFAULT_ZONE_ID, configId = DEFAULT_CONFIG_ID) => `${origin}${EDGE_PATH}/${zoneId}/${configId}`,
+    validateToken: (token, { zoneId = DEFAULT_ZONE_ID, configId = DEFAULT_CONFIG_ID, nowS = Math.floor(Date.now() / 1000) } = {}) =>
+      validateJwt(token, cf.validationSettings(zoneId, configId).keys, { nowS }),
     jwksUrl: (name) => `${origin}/idp/${name}/jwks.json`,
     issuer: (name) => `${origin}/idp/${name}`,
     discoveryUrl: (name) => `${origin}/idp/${name}/.well-known/openid-configuration`,
@@ -308,7 +333,10 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
         switch (b) {
           case 'keys': return { keys: i.setKeys(body.keys) };
           case 'fixture': return { keys: i.loadFixture(body.path) };
-          case 'rotate': return { key: i.rotate(body) };
+          case 'prepublish':
+          case 'rotate': return { key: i.prepublish(body) };
+          case 'switch': return { key: i.switchSigning(body.kid) };
+          case 'rotate-unannounced': return { key: i.rotateUnannounced(body) };
           case 'retire': return { removed: i.retire(body.kid) };
           case 'misbehave': return i.misbehave(body), i.state();
           case 'clear': return i.clear(), { ok: true };

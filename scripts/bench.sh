@@ -2,11 +2,14 @@
 # Runs every benchmark of issue 7 and writes BENCHMARKS.md: native micro-benchmarks of the JWKS
 # pipeline (divan), bundle sizes with and without wasm-opt plus a per-crate breakdown, and, in
 # workerd via Miniflare against the local emulator, CPU per sync, requests/s and cold start of this
-# Worker next to the reference JavaScript Worker (bench/workers/reference.js) and two floors.
+# Worker next to the reference JavaScript Worker (bench/workers/reference.js) and two floors; and
+# (issue 12) the rotation latency, from a key's publication to the first token the edge accepts,
+# with a simulated cron period (bench/rotation.mjs, also runnable alone).
 #
 #   bash scripts/bench.sh              # full run, a few minutes on 2 cores (plus builds)
 #   BENCH_QUICK=1 bash scripts/bench.sh  # fewer samples and rounds, for checking the script
 #   BENCH_SKIP="native sizes" bash scripts/bench.sh  # reuse those parts from the last run's target/bench
+#                                          (parts: native sizes workerd rotation)
 #
 # Leaves build/ as the normal (wasm-opt) build. Intermediate outputs: target/bench/.
 # All network traffic stays on 127.0.0.1 (the emulator and workerd).
@@ -93,6 +96,12 @@ if ! skip workerd; then
   [ -f build/index.js ] || bash scripts/build.sh
   if [ -n "$quick" ]; then export BENCH_N=${BENCH_N:-50} BENCH_ROUNDS=${BENCH_ROUNDS:-3} BENCH_COLD=${BENCH_COLD:-2}; fi
   timeout 600 node bench/workerd.mjs "$out/workerd.json"
+fi
+
+if ! skip rotation; then
+  step "rotation latency: publication → cron tick → sync → first accepted token"
+  [ -f build/index.js ] || bash scripts/build.sh
+  timeout 600 node bench/rotation.mjs "$out/rotation.json"
 fi
 
 step "report"

@@ -2,40 +2,76 @@
 // Worker, walked through a first sync, a no-op, a rotation picked up by the cron trigger, and an IdP
 // failure that leaves the live keys untouched. Run through `make run` (scripts/demo.sh).
 //
-// Settings taken from the environment:
-//   JWKS_URL or OIDC_ISSUER        sync from this real IdP instead of the emulated one
-//   CF_API_TOKEN, CF_ZONE_ID, CF_TOKEN_CONFIG_ID (all three)
-//                                  use the real Cloudflare API instead of the emulator (this WRITES)
+// Settings taken from the environment (decided in scripts/demo-lib.mjs, `plan`):
+//   JWKS_URL or OIDC_ISSUER        sync from this IdP instead of the emulated one
+//   CF_API_TOKEN, CF_ZONE_ID, CF_TOKEN_CONFIG_ID (all three, with JWKS_URL or OIDC_ISSUER)
+//                                  the real Cloudflare API (CF_API_BASE to change its URL): the demo
+//                                  previews only, unless DEMO_WRITE_REAL names CF_TOKEN_CONFIG_ID or
+//                                  the user types that id when asked (stdin a terminal)
 //   DEMO_PORT                      wrangler dev's port (default 8787)
+//   JWKS_KEYS_POINTER, MAX_KEYS, RSA_DEFAULT_ALG, FETCH_TIMEOUT_MS   passed to the Worker
+// With the emulated IdP the CF_* settings are never used: its keys are throwaway.
+//
+// `node scripts/demo.mjs --preflight` only checks the settings and the port (scripts/demo.sh runs it
+// before building). Exit codes: 0 every step passed, 1 a step failed (the logs folder is kept and
+// its path printed) or the port is busy, 2 invalid settings, 130 interrupted.
+//
+// Each step is a small function with the steps it needs: a failed step skips those that need it.
+// To add one, append it to `steps()` with `needs`, throw StepFailure with the reason when it fails.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync, closeSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+import { plan as decide, confirmsWrite, runSteps, StepFailure, logLines, failures, PASSED_THROUGH } from './demo-lib.mjs';
 
 const env = process.env;
-const realIdp = env.JWKS_URL || env.OIDC_ISSUER;
-const realCf = env.CF_API_TOKEN && env.CF_ZONE_ID && env.CF_TOKEN_CONFIG_ID;
-const port = Number(env.DEMO_PORT || 8787);
-const workerUrl = `http://127.0.0.1:${port}`;
-const authToken = randomBytes(24).toString('hex');
-const tmp = mkdtempSync(join(tmpdir(), 'jwks-sync-demo-'));
-const wranglerLog = join(tmp, 'wrangler.log');
-
 const bold = (s) => `\x1b[1m${s}\x1b[0m`;
 const dim = (s) => `\x1b[2m${s}\x1b[0m`;
 const red = (s) => `\x1b[31m${s}\x1b[0m`;
 const green = (s) => `\x1b[32m${s}\x1b[0m`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves to null when 127.0.0.1:`port` is free, else to the error code (EADDRINUSE, EACCES…). */
+function portProblem(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (e) => resolve(e.code ?? String(e)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(null)));
+  });
+}
+
+/** Checks what can be checked before building: the settings and the port. Returns an exit code. */
+async function preflight(p) {
+  if (p.error) {
+    console.error(red(`demo: ${p.error}`));
+    return 2;
+  }
+  const problem = await portProblem(p.port);
+  if (problem) {
+    const why = problem === 'EADDRINUSE' ? 'is already in use' : `cannot be used (${problem})`;
+    console.error(red(`demo: port ${p.port} ${why}; set DEMO_PORT to a free port, e.g. DEMO_PORT=${p.port === 8790 ? 8791 : 8790} make run`));
+    return 1;
+  }
+  return 0;
+}
+
+// ---- state of one run, torn down by stop() ----
 let emu;
 let wrangler;
+let logs; // folder kept when the run does not succeed
+let wranglerLog; // logs/wrangler.log
+let secretsDir; // the settings file wrangler reads (may hold a real API token): always removed
 let stopping = false;
 
 async function stop(code) {
   if (stopping) return;
   stopping = true;
-  if (wrangler && wrangler.exitCode === null) {
+  if (wrangler && wrangler.exitCode === null && wrangler.signalCode === null) {
+    if (code !== 0) await settled(wranglerLog);
     try {
       process.kill(-wrangler.pid, 'SIGTERM');
     } catch {}
@@ -52,169 +88,322 @@ async function stop(code) {
       });
     });
   }
-  if (emu) await emu.close();
-  rmSync(tmp, { recursive: true, force: true });
+  if (emu) {
+    if (logs && code !== 0) writeFileSync(join(logs, 'emulator-requests.json'), JSON.stringify(emu.requests, null, 1));
+    await emu.close();
+  }
+  if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
+  if (logs) {
+    if (code === 0) rmSync(logs, { recursive: true, force: true });
+    else console.log(`\nlogs kept in ${bold(logs)} (wrangler.log: wrangler's and the Worker's output; emulator-requests.json: what the emulator was asked)`);
+  }
   process.exit(code);
 }
-process.on('SIGINT', () => {
-  console.log('\nstopping…');
-  stop(130);
-});
-process.on('SIGTERM', () => stop(143));
 
-function step(n, title) {
-  console.log(`\n${bold(`── ${n}. ${title}`)}`);
+/** Waits until `file` has not grown for 1 s (at most 15 s): wrangler writes the Worker's last lines late. */
+async function settled(file) {
+  let size = -1;
+  for (let i = 0; i < 15; i++) {
+    let now = 0;
+    try {
+      now = statSync(file).size;
+    } catch {}
+    if (now === size) return;
+    size = now;
+    await sleep(1000);
+  }
 }
 
 function show(res) {
   const body = res.body;
-  if (!body.targets) {
-    console.log(red(`HTTP ${res.status}: ${JSON.stringify(body.error ?? body)}`));
-    for (const p of body.error?.problems ?? []) console.log(red(`  - ${p}`));
-    return;
-  }
-  console.log(dim(`${res.status === 'cron' ? '' : `HTTP ${res.status}, `}dry_run ${body.dry_run}`));
-  for (const t of body.targets) {
+  console.log(dim(`${res.status === 'cron' ? 'cron run' : `HTTP ${res.status}`}, dry_run ${body.dry_run}`));
+  for (const t of body.targets ?? []) {
     const colour = t.outcome === 'failed' ? red : green;
     console.log(`target ${bold(t.name)} (zone ${t.zone_id}, config ${t.config_id}): ${colour(t.outcome)}`);
-    if (t.keys.length) console.log(`  keys:    ${t.keys.map((k) => `${k.kid} ${k.alg}${k.alg_inferred ? ' (alg inferred)' : ''}`).join(', ')}`);
-    for (const d of t.dropped) console.log(`  dropped: ${d.kid ?? `#${d.index}`}: ${d.reason} (${d.code})`);
+    if (t.keys?.length) console.log(`  keys:    ${t.keys.map((k) => `${k.kid} ${k.alg}${k.alg_inferred ? ' (alg inferred)' : ''}`).join(', ')}`);
+    for (const d of t.dropped ?? []) console.log(`  dropped: ${d.kid ?? `#${d.index}`}: ${d.reason} (${d.code})`);
     if (t.diff) {
       const parts = ['added', 'removed', 'unchanged', 'changed'].filter((k) => t.diff[k]?.length).map((k) => `${k} ${t.diff[k].join(', ')}`);
       console.log(`  diff:    ${parts.join('; ') || 'none'}`);
     }
-    for (const w of t.warnings) console.log(`  warning: ${w}`);
+    for (const w of t.warnings ?? []) console.log(`  warning: ${w}`);
     if (t.error) console.log(red(`  error:   [${t.error.stage}] ${t.error.code}: ${t.error.message}`));
   }
+  if (body.error) console.log(red(`error: ${failures({ error: body.error }).join('')}`));
 }
 
-async function call(method, path = '/') {
-  const r = await fetch(workerUrl + path, { method, headers: { authorization: `Bearer ${authToken}` } });
-  const text = await r.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = { error: text };
+/** Fails the step unless every target of the answer succeeded (HTTP 200). */
+function expectSuccess(res, what) {
+  const why = failures(res.body);
+  if (res.status !== 200 || why.length) {
+    throw new StepFailure(`${what} answered HTTP ${res.status}: ${why.join('; ') || 'no reason given'}`);
   }
-  return { status: r.status, body };
 }
 
-function live() {
-  return emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID).map((k) => `${k.kid} ${k.alg}`);
+/** The steps of this run, in order; see the header comment for how to add one. */
+function steps(p) {
+  const all = [
+    {
+      id: 'start',
+      title: 'Start the Worker locally (wrangler dev)',
+      run: startWorker,
+    },
+    {
+      id: 'preview',
+      title: 'Preview (GET /): what would be pushed, and the diff against what is live',
+      needs: ['start'],
+      run: async (ctx) => {
+        const res = await ctx.call('GET');
+        show(res);
+        expectSuccess(res, 'the preview');
+      },
+    },
+    {
+      id: 'first-sync',
+      title: 'First sync (POST /): the IdP keys are pushed',
+      needs: ['preview'],
+      when: p.write,
+      run: async (ctx) => {
+        const res = await ctx.call('POST');
+        show(res);
+        expectSuccess(res, 'the sync');
+        if (ctx.emulatedCf) console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ') || 'nothing'}`);
+      },
+    },
+    {
+      id: 'second-sync',
+      title: 'Second sync: nothing new at the IdP, nothing written',
+      needs: ['first-sync'],
+      when: p.write,
+      run: async (ctx) => {
+        const res = await ctx.call('POST');
+        show(res);
+        expectSuccess(res, 'the second sync');
+      },
+    },
+    {
+      id: 'cron',
+      title: 'Cron tick (through wrangler\'s scheduled-test route)',
+      needs: ['first-sync'],
+      when: p.write && p.idp === 'own',
+      run: async (ctx) => {
+        const lines = await ctx.cronTick();
+        const failed = lines.filter((l) => l.outcome === 'failed');
+        if (failed.length) throw new StepFailure(`the cron run failed: ${failed.map((l) => failures({ targets: [l] })).join('; ')}`);
+      },
+    },
+    {
+      id: 'rotate',
+      title: 'The IdP rotates: it publishes a new key; the next cron tick pushes the new set',
+      needs: ['first-sync'],
+      when: p.idp === 'emulated',
+      run: async (ctx) => {
+        ctx.old = ctx.idp.keys[0];
+        ctx.added = ctx.idp.rotate({ alg: 'ES256' });
+        console.log(`IdP now publishes: ${ctx.idp.keys.map((k) => `${k.kid} ${k.alg ?? k.kty}`).join(', ')}`);
+        const lines = await ctx.cronTick();
+        console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ')}`);
+        if (lines[0]?.outcome !== 'updated') throw new StepFailure(`the cron run ended ${lines[0]?.outcome}, not updated`);
+        if (!ctx.live().includes(`${ctx.added.kid} ${ctx.added.alg}`)) throw new StepFailure('the new key is not live');
+      },
+    },
+    {
+      id: 'retire',
+      title: 'The IdP retires its old key; the next cron tick removes it',
+      needs: ['rotate'],
+      when: p.idp === 'emulated',
+      run: async (ctx) => {
+        ctx.idp.retire(ctx.old.kid);
+        await ctx.cronTick();
+        const live = ctx.live();
+        console.log(`live in the emulated Cloudflare: ${live.join(', ')}`);
+        if (live.join() !== `${ctx.added.kid} ${ctx.added.alg}`) throw new StepFailure(`live keys are ${live.join(', ') || 'none'}, not only the new key`);
+      },
+    },
+    {
+      id: 'idp-failure',
+      title: 'A failure at the IdP (an HTML error page with status 200): nothing is written',
+      needs: ['first-sync'],
+      when: p.idp === 'emulated',
+      run: async (ctx) => {
+        ctx.idp.misbehave({ html: true });
+        const before = ctx.live();
+        const res = await ctx.call('POST');
+        ctx.idp.clear();
+        show(res);
+        const after = ctx.live();
+        const same = JSON.stringify(before) === JSON.stringify(after);
+        console.log(`live keys before: ${before.join(', ')}`);
+        console.log(`live keys after:  ${after.join(', ')} ${same ? green('(untouched)') : red('(CHANGED)')}`);
+        if (!same) throw new StepFailure('the live keys changed after a failed fetch');
+        if (res.status !== 502) throw new StepFailure(`the sync answered HTTP ${res.status}, not 502`);
+      },
+    },
+  ];
+  return all.filter((s) => s.when !== false);
 }
 
-/** Runs the cron trigger, then shows what it decided: its JSON log line in wrangler's output. */
-async function cronTick() {
-  const seen = readFileSync(wranglerLog, 'utf8').length;
-  const r = await fetch(`${workerUrl}/__scheduled?cron=${encodeURIComponent('*/5 * * * *')}`);
-  console.log(dim(`GET /__scheduled → HTTP ${r.status} ${(await r.text()).trim()}`));
-  let line;
-  for (let i = 0; i < 20 && !line; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    line = readFileSync(wranglerLog, 'utf8').slice(seen).split('\n').find((l) => l.includes('"trigger":"cron"'));
-  }
-  if (!line) return console.log(dim('(no cron log line seen in wrangler\'s output)'));
-  const { event, trigger, dry_run, ...target } = JSON.parse(line.slice(line.indexOf('{')));
-  console.log(dim(`the cron run logged (${event}, ${trigger}):`));
-  show({ status: 'cron', body: { dry_run, targets: [target] } });
-}
-
-async function waitForWorker(ms) {
-  const end = Date.now() + ms;
+/** Starts the emulator-backed settings file and `wrangler dev`, and waits for /healthz. */
+async function startWorker(ctx) {
+  const problem = await portProblem(ctx.port);
+  if (problem) throw new StepFailure(`port ${ctx.port} is already in use; set DEMO_PORT to a free port`);
+  secretsDir = mkdtempSync(join(tmpdir(), 'jwks-sync-demo-settings-'));
+  const envFile = join(secretsDir, 'demo.env');
+  writeFileSync(envFile, Object.entries(ctx.vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n', { mode: 0o600 });
+  console.log(dim(`wrangler dev on ${ctx.workerUrl}; its output goes to ${ctx.wranglerLog}`));
+  const out = openSync(ctx.wranglerLog, 'a');
+  // The Worker gets only the settings file: no .dev.vars, no .env, no process environment (a real
+  // API token there must not reach a demo that was told to use the emulator). wrangler itself would
+  // take CF_API_TOKEN as its own login (a deprecated name of CLOUDFLARE_API_TOKEN); local dev needs none.
+  const wranglerEnv = { ...env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: 'true' };
+  delete wranglerEnv.CLOUDFLARE_INCLUDE_PROCESS_ENV;
+  delete wranglerEnv.CF_API_TOKEN;
+  wrangler = spawn(
+    'npx',
+    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(ctx.port), '--test-scheduled', '--env-file', envFile, '--show-interactive-dev-session=false'],
+    { detached: true, stdio: ['ignore', out, out], env: wranglerEnv },
+  );
+  closeSync(out);
+  const end = Date.now() + 300_000;
   while (Date.now() < end) {
-    if (wrangler.exitCode !== null) throw new Error(`wrangler dev exited with ${wrangler.exitCode}`);
+    if (wrangler.exitCode !== null || wrangler.signalCode !== null) {
+      throw new StepFailure(`wrangler dev exited (${wrangler.exitCode ?? wrangler.signalCode}) before the Worker answered; its last lines:\n${tail(ctx.wranglerLog, 15)}`);
+    }
     try {
-      const r = await fetch(`${workerUrl}/healthz`);
-      if (r.status === 200) return;
+      if ((await fetch(`${ctx.workerUrl}/healthz`)).status === 200) return;
     } catch {}
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
-  throw new Error(`the Worker did not answer on ${workerUrl}/healthz within ${ms / 1000} s`);
+  throw new StepFailure(`the Worker did not answer on ${ctx.workerUrl}/healthz within 300 s; wrangler's last lines:\n${tail(ctx.wranglerLog, 15)}`);
+}
+
+function tail(file, n) {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {}
+  return text.replace(/\x1b\[[0-9;]*m/g, '').trimEnd().split('\n').slice(-n).map((l) => `    ${l}`).join('\n');
 }
 
 async function main() {
-  emu = await startEmulator({ idps: ['demo'] });
-  const idp = emu.idp('demo');
-  // Like many real IdPs, publish keys API Shield cannot use beside the signing key: an encryption
-  // key (Keycloak) and an Ed25519 key (RFC 8037 appendix A.2); the Worker drops them with a reason.
-  idp.addKey({ ...idp.generateKey({ alg: 'RS256' }), use: 'enc', alg: 'RSA-OAEP' });
-  idp.addKey({ kty: 'OKP', crv: 'Ed25519', kid: 'ed25519-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
-  const vars = {
-    JWKS_URL: realIdp ? env.JWKS_URL ?? '' : emu.jwksUrl('demo'),
-    OIDC_ISSUER: realIdp ? env.OIDC_ISSUER ?? '' : '',
-    CF_API_BASE: realCf ? env.CF_API_BASE ?? '' : emu.cfApiBase,
-    CF_API_TOKEN: realCf ? env.CF_API_TOKEN : DEFAULT_TOKEN,
-    CF_ZONE_ID: realCf ? env.CF_ZONE_ID : DEFAULT_ZONE_ID,
-    CF_TOKEN_CONFIG_ID: realCf ? env.CF_TOKEN_CONFIG_ID : DEFAULT_CONFIG_ID,
-    SYNC_AUTH_TOKEN: authToken,
-    SYNC_TARGETS: '',
-    ...Object.fromEntries(['JWKS_KEYS_POINTER', 'MAX_KEYS', 'RSA_DEFAULT_ALG', 'DRY_RUN'].filter((k) => env[k]).map((k) => [k, env[k]])),
+  const preflightOnly = process.argv.includes('--preflight');
+  const p = decide(env, { tty: Boolean(process.stdin.isTTY) && !preflightOnly });
+  const code = await preflight(p);
+  if (code !== 0 || preflightOnly) process.exit(code);
+
+  let write = p.write;
+  const configId = (env.CF_TOKEN_CONFIG_ID ?? '').trim();
+  if (p.ask) {
+    console.log(`The Cloudflare API is ${bold('real')}: zone ${env.CF_ZONE_ID}, token validation configuration ${configId}.`);
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    rl.on('SIGINT', () => {
+      console.log('\nnothing was started');
+      process.exit(130);
+    });
+    const question = `To let this demo replace that configuration's credentials with the keys of ${(env.JWKS_URL || env.OIDC_ISSUER).trim()}, type its id (${configId}); press Enter to preview only: `;
+    // End of input (Ctrl-D) answers nothing: preview only.
+    const answer = await new Promise((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(question).then(resolve, () => resolve(''));
+    });
+    rl.close();
+    write = confirmsWrite(answer, configId);
+  }
+  const run = { ...p, write };
+
+  process.on('SIGINT', () => {
+    console.log('\nstopping…');
+    stop(130);
+  });
+  process.on('SIGTERM', () => stop(143));
+
+  logs = mkdtempSync(join(tmpdir(), 'jwks-sync-demo-'));
+  emu = await startEmulator({ idps: run.idp === 'emulated' ? ['demo'] : [] });
+  const ctx = {
+    port: run.port,
+    workerUrl: `http://127.0.0.1:${run.port}`,
+    wranglerLog: (wranglerLog = join(logs, 'wrangler.log')),
+    authToken: randomBytes(24).toString('hex'),
+    emulatedCf: run.cloudflare === 'emulated',
+    idp: run.idp === 'emulated' ? emu.idp('demo') : undefined,
   };
-  const envFile = join(tmp, 'demo.env');
-  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join('\n') + '\n', { mode: 0o600 });
+  if (ctx.idp) {
+    // Like many real IdPs, publish keys API Shield cannot use beside the signing key: an encryption
+    // key (Keycloak) and an Ed25519 key (RFC 8037 appendix A.2); the Worker drops them with a reason.
+    ctx.idp.addKey({ ...ctx.idp.generateKey({ alg: 'RS256' }), use: 'enc', alg: 'RSA-OAEP' });
+    ctx.idp.addKey({ kty: 'OKP', crv: 'Ed25519', kid: 'ed25519-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
+  }
+  const real = run.cloudflare === 'real';
+  ctx.vars = {
+    JWKS_URL: run.idp === 'own' ? (env.JWKS_URL ?? '').trim() : emu.jwksUrl('demo'),
+    OIDC_ISSUER: run.idp === 'own' ? (env.OIDC_ISSUER ?? '').trim() : '',
+    CF_API_BASE: real ? (env.CF_API_BASE ?? '').trim() : emu.cfApiBase,
+    CF_API_TOKEN: real ? env.CF_API_TOKEN.trim() : DEFAULT_TOKEN,
+    CF_ZONE_ID: real ? env.CF_ZONE_ID.trim() : DEFAULT_ZONE_ID,
+    CF_TOKEN_CONFIG_ID: real ? configId : DEFAULT_CONFIG_ID,
+    SYNC_TARGETS: '',
+    SYNC_AUTH_TOKEN: ctx.authToken,
+    // The Worker itself refuses to write unless this run may: a preview of the real API stays one.
+    DRY_RUN: write ? 'false' : 'true',
+    ...Object.fromEntries(PASSED_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]])),
+  };
+  ctx.call = async (method, path = '/') => {
+    const r = await fetch(ctx.workerUrl + path, { method, headers: { authorization: `Bearer ${ctx.authToken}` } });
+    const text = await r.text();
+    try {
+      return { status: r.status, body: JSON.parse(text) };
+    } catch {
+      return { status: r.status, body: { error: { code: 'NOT_JSON', message: text.slice(0, 300) } } };
+    }
+  };
+  ctx.live = () => emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID).map((k) => `${k.kid} ${k.alg}`);
+  /** Runs the cron trigger and shows what it logged (its JSON lines in wrangler's output). */
+  ctx.cronTick = async () => {
+    const seen = statSync(ctx.wranglerLog).size;
+    const r = await fetch(`${ctx.workerUrl}/__scheduled?cron=${encodeURIComponent('*/5 * * * *')}`);
+    await r.arrayBuffer();
+    console.log(dim(`GET /__scheduled → HTTP ${r.status}${r.status === 500 ? ' (the run ended as an exception: it failed)' : ''}`));
+    let lines = [];
+    for (let i = 0; i < 300 && !lines.length; i++) {
+      await sleep(100);
+      lines = logLines(readFileSync(ctx.wranglerLog).subarray(seen).toString('utf8'), 'cron');
+    }
+    if (!lines.length) throw new StepFailure(`no cron log line appeared in ${ctx.wranglerLog} within 30 s`);
+    for (const { event, trigger, dry_run, ...target } of lines) show({ status: 'cron', body: { dry_run, targets: [target] } });
+    return lines;
+  };
 
   console.log(bold('jwks-sync demo'));
-  console.log(`identity provider: ${realIdp ? (env.JWKS_URL || env.OIDC_ISSUER) : `emulated, ${emu.jwksUrl('demo')}`}`);
-  console.log(`Cloudflare API:    ${realCf ? `REAL (${vars.CF_API_BASE || 'https://api.cloudflare.com/client/v4'}), zone ${env.CF_ZONE_ID}: this run writes` : `emulated, ${emu.cfApiBase}`}`);
-  console.log(dim(`starting wrangler dev on ${workerUrl} (its output: ${wranglerLog})`));
+  for (const note of run.notes) console.log(note);
+  console.log(`identity provider: ${run.idp === 'own' ? (env.JWKS_URL || env.OIDC_ISSUER).trim() : `emulated, ${emu.jwksUrl('demo')}`}`);
+  if (real) {
+    const base = ctx.vars.CF_API_BASE || 'https://api.cloudflare.com/client/v4';
+    console.log(`Cloudflare API:    ${bold('REAL')} (${base}), zone ${ctx.vars.CF_ZONE_ID}, configuration ${configId}: ${write ? red('this run WRITES to it') : green('preview only, nothing is written')}`);
+  } else {
+    console.log(`Cloudflare API:    emulated, ${emu.cfApiBase}`);
+  }
 
-  const out = openSync(wranglerLog, 'a');
-  wrangler = spawn(
-    'npx',
-    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled', '--env-file', envFile, '--show-interactive-dev-session=false'],
-    { detached: true, stdio: ['ignore', out, out], env: { ...env, WRANGLER_SEND_METRICS: 'false' } },
-  );
-  try {
-    await waitForWorker(240_000);
-  } catch (e) {
-    console.error(red(e.message));
-    console.error(readFileSync(wranglerLog, 'utf8').split('\n').slice(-30).join('\n'));
+  const status = await runSteps(steps(run), ctx, {
+    heading: (n, title) => console.log(`\n${bold(`── ${n}. ${title}`)}`),
+    skipped: (step, dep, why) => console.log(dim(`skipped: it needs step "${dep}", which ${why === 'failed' ? 'failed' : 'was skipped'}`)),
+    failed: (n, step, e) => {
+      console.log(red(`✗ step ${n} (${step.id}) failed: ${e.message}`));
+      if (!(e instanceof StepFailure)) console.log(dim(e.stack));
+    },
+  });
+
+  const failed = [...status].filter(([, s]) => s === 'failed').map(([id]) => id);
+  const skipped = [...status].filter(([, s]) => s === 'skipped').map(([id]) => id);
+  if (failed.length) {
+    console.log(`\n${red(`demo failed at ${failed.join(', ')}`)}${skipped.length ? red(`; skipped: ${skipped.join(', ')}`) : ''}`);
     return stop(1);
   }
-
-  step(1, 'Preview (GET /): what would be pushed, and the diff against what is live');
-  show(await call('GET'));
-
-  step(2, 'First sync (POST /): the IdP keys are pushed');
-  const first = await call('POST');
-  show(first);
-  if (!realCf) console.log(`live in the emulated Cloudflare: ${live().join(', ') || 'nothing'}`);
-
-  step(3, 'Second sync: nothing new at the IdP, nothing written');
-  show(await call('POST'));
-
-  if (realIdp) {
-    step(4, 'Cron tick (through wrangler\'s scheduled-test route)');
-    await cronTick();
-    console.log(dim('rotation and failure steps need the emulated IdP; unset JWKS_URL / OIDC_ISSUER to see them'));
-    return stop(first.body.targets?.every((t) => t.outcome !== 'failed') ? 0 : 1);
+  if (real && !write) {
+    console.log(`\n${green('preview complete')}: nothing was written. To let the demo write to configuration ${configId}, run it again with DEMO_WRITE_REAL=${configId}${process.stdin.isTTY ? ' or type the id when asked' : ''}.`);
+  } else {
+    console.log(`\n${green('demo complete')}`);
   }
-
-  step(4, 'The IdP rotates: it publishes a new key; the next cron tick pushes the new set');
-  const [old] = idp.keys;
-  const added = idp.rotate({ alg: 'ES256' });
-  console.log(`IdP now publishes: ${idp.keys.map((k) => `${k.kid} ${k.alg ?? k.kty}`).join(', ')}`);
-  await cronTick();
-  console.log(`live in the emulated Cloudflare: ${live().join(', ')}`);
-
-  step(5, 'The IdP retires its old key; the next cron tick removes it');
-  idp.retire(old.kid);
-  await cronTick();
-  console.log(`live in the emulated Cloudflare: ${live().join(', ')}`);
-
-  step(6, 'A failure at the IdP (an HTML error page with status 200): nothing is written');
-  idp.misbehave({ html: true });
-  const before = live();
-  show(await call('POST'));
-  const after = live();
-  console.log(`live keys before: ${before.join(', ')}`);
-  console.log(`live keys after:  ${after.join(', ')} ${JSON.stringify(before) === JSON.stringify(after) ? green('(untouched)') : red('(CHANGED)')}`);
-  idp.clear();
-
-  const ok = live().join() === `${added.kid} ${added.alg}`;
-  console.log(`\n${ok ? green('demo complete') : red('demo finished with unexpected live keys')}`);
-  return stop(ok ? 0 : 1);
+  return stop(0);
 }
 
 main().catch((e) => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, in order: format check, clippy (warnings denied), native tests, the wasm
-# build, the bundle size budget, then the emulator's and the end-to-end tests in workerd.
+# build, the bundle size budget, then the emulator's, the scripts' (build, demo, deploy check) and the
+# end-to-end tests in workerd.
 # Exits non-zero on the first failure; ends with the pass/fail counts of every runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +29,11 @@ bash scripts/build.sh
 step "bundle size budget"
 bash scripts/size-budget.sh
 
-step "emulator and end-to-end tests (node --test, workerd via Miniflare)"
+step "emulator, script and end-to-end tests (node --test; workerd via Miniflare and wrangler dev)"
 node --test --test-concurrency=1 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
-  emulator/test/*.test.mjs tests/e2e/*.test.mjs
+  emulator/test/*.test.mjs tests/scripts/*.test.mjs tests/e2e/*.test.mjs
 node_pass=$(awk '/^# pass /{print $3}' "$logs/node.tap")
 node_fail=$(awk '/^# fail /{print $3}' "$logs/node.tap")
 

@@ -449,6 +449,10 @@ fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
         Ok(_) => problems.push(format!(
             "{field} must be an https URL (http only for a loopback host), got {value:?}"
         )),
+        // Unicode host names are not resolved (idna_adapter 1.0, Cargo.toml): say how to write one.
+        Err(url::ParseError::IdnaError) => problems.push(format!(
+            "{field} has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got {value:?}"
+        )),
         Err(e) => problems.push(format!("{field} is not a URL ({e}), got {value:?}")),
     }
 }
@@ -695,6 +699,24 @@ mod tests {
         assert!(!ok("http://10.0.0.1/jwks"));
         assert!(!ok("file:///etc/passwd"));
         assert!(!ok("ftp://idp.example/jwks"));
+    }
+
+    #[test]
+    fn host_names_must_be_ascii() {
+        // idna_adapter 1.0 (Cargo.toml) resolves no Unicode host names: punycode works, and a
+        // Unicode one is a clear config problem instead of a silently different host.
+        let ok = |s: &str| is_allowed_url(&Url::parse(s).unwrap());
+        assert!(ok("https://xn--bcher-kva.example/jwks"));
+        let p = problems(&[
+            ("JWKS_URL", "https://bücher.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+        ]);
+        assert_eq!(
+            p,
+            vec!["JWKS_URL has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got \"https://bücher.example/jwks\""]
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ pub enum Route {
     Run {
         /// True for `POST`.
         post: bool,
-        /// The `dry_run` parameter: `Ok(true)` for `true`/`1`, `Ok(false)` when absent or
-        /// `false`/`0`, else the message of a 400 answer.
+        /// The `dry_run` parameter: `Ok(true)` for `true`/`1` or no value (`?dry_run`), `Ok(false)`
+        /// when absent or `false`/`0`, else the message of a 400 answer.
         dry_run: Result<bool, String>,
     },
     /// A known path with another method: 405 with this `Allow` value.
@@ -65,9 +65,10 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
     }
 }
 
-/// Reads `dry_run` from a query string: `true`/`1`, `false`/`0`, or no value (true); absent means
-/// false. Given twice, with another value, or beside any other parameter (`dryrun=true` is a
-/// typo, not a sync), the query is refused: a mistyped preview must not write.
+/// Reads `dry_run` from a query string: `true`/`1`, `false`/`0`, or no value (`?dry_run`, true: a
+/// bare flag asks for a preview, and a preview never writes); absent means false. Given twice,
+/// with another value (an empty one, `dry_run=`, included), or beside any other parameter
+/// (`dryrun=true` is a typo, not a sync), the query is refused: a mistyped preview must not write.
 fn dry_run(query: Option<&str>) -> Result<bool, String> {
     let mut value = None;
     for pair in query
@@ -206,6 +207,13 @@ mod tests {
                 ),
             ),
             ("POST", "/", Some("dry_run"), run(true, Ok(true))),
+            ("GET", "/", Some("dry_run"), run(false, Ok(true))),
+            (
+                "POST",
+                "/",
+                Some("dry_run="),
+                run(true, Err("dry_run must be true, false, 1 or 0, got \"\"")),
+            ),
             ("POST", "/", Some("dry_run=0"), run(true, Ok(false))),
             (
                 "POST",
@@ -298,6 +306,8 @@ mod tests {
         assert!(route("POST", "/", None).writes());
         assert!(route("POST", "/", Some("dry_run=false")).writes());
         for q in [
+            Some("dry_run"),
+            Some("dry_run="),
             Some("dry_run=true"),
             Some("dry_run=maybe"),
             Some("dry_run=false&dry_run=true"),

@@ -380,7 +380,8 @@ async fn call_state(
 /// The cron trigger. Written by hand instead of with `#[event(scheduled)]`, whose glue always
 /// resolves: a failed sync must reject with a JavaScript `Error`, so Cloudflare's cron event log
 /// shows the invocation as an exception naming the failed targets (not as a success, and not as
-/// a panic, which would also reset the isolate).
+/// a panic, which would also reset the isolate). The details are in the JSON log lines; the
+/// rejection is one short line (see [`cron_failure`]).
 ///
 /// After every target, the heartbeat: `HEARTBEAT_URL` when all succeeded, `HEARTBEAT_FAIL_URL`
 /// (if set) otherwise. Only here: a manual `POST /` must not hide a dead cron.
@@ -394,7 +395,7 @@ pub async fn scheduled(
         Ok(config) => config,
         Err(e) => {
             console_error!("{}", report::config_error_log(&e, "cron"));
-            return Err(worker::js_sys::Error::new(&format!("jwks-sync: {e}")).into());
+            return Err(cron_failure(&format!("jwks-sync: {e}")));
         }
     };
     let targets = run_all(&env, &config, Call::Run(Trigger::Cron), config.dry_run).await;
@@ -421,13 +422,36 @@ pub async fn scheduled(
         console_log!("{line}");
     }
     if a.failed() {
-        return Err(worker::js_sys::Error::new(&format!(
+        return Err(cron_failure(&format!(
             "jwks-sync: sync failed for {}",
             a.failure_summary()
-        ))
-        .into());
+        )));
     }
     Ok(JsValue::UNDEFINED)
+}
+
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+extern "C" {
+    /// The runtime's `structuredClone` (HTML Standard, "structured serialize").
+    #[wasm_bindgen(js_name = structuredClone, catch)]
+    fn structured_clone(value: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// The value a failed cron run rejects with: an `Error` whose message is `message` and whose stack
+/// is `Error: <message>`, without call frames. An `Error` made in wasm carries the frames V8
+/// captured at its creation (wasm function indexes, meaningless to a reader), and workerd's
+/// inspector, which `wrangler dev` prints, reads those, not the `stack` property; a structured
+/// clone is a new `Error` with none.
+fn cron_failure(message: &str) -> JsValue {
+    let error: JsValue = worker::js_sys::Error::new(message).into();
+    let quiet = structured_clone(&error).unwrap_or(error);
+    // Only fails on a frozen object, which a fresh clone is not; the message is what matters.
+    let _ = worker::js_sys::Reflect::set(
+        &quiet,
+        &JsValue::from_str("stack"),
+        &JsValue::from_str(&format!("Error: {message}")),
+    );
+    quiet
 }
 
 pub(crate) fn load_config(env: &Env) -> Result<Config, ConfigError> {

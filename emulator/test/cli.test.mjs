@@ -67,6 +67,7 @@ test('the CLI serves what its flags say and stops cleanly on SIGTERM', async () 
   const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)[1];
   assert.ok(out.includes(`CF_API_BASE=${url}/client/v4`));
   assert.ok(out.includes(`idp okta: issuer ${url}/idp/okta  jwks ${url}/idp/okta/jwks.json`));
+  assert.ok(out.includes(`  edge     ${url}/edge/zone1/cfg1/\n`));
   assert.ok(out.includes(`sink webhook: ${url}/sink/webhook`));
   assert.equal((await request(`${url}/sink/webhook`, { method: 'POST', body: { text: 'hi' } })).text, 'ok');
   assert.deepEqual((await request(`${url}/__emulator/sink/webhook`)).json.received.map((r) => r.body), [{ text: 'hi' }]);
@@ -79,6 +80,10 @@ test('the CLI serves what its flags say and stops cleanly on SIGTERM', async () 
   assert.equal((await put(['a', 'b', 'c', 'd', 'e'].map((kid) => ({ ...okta, kid })))).status, 400);
   assert.equal((await request(`${url}/idp/okta/jwks.json`)).json.keys[0].kid, okta.kid);
   assert.equal((await request(`${url}/idp/gen/jwks.json`)).json.keys[0].alg, 'RS256');
+  // The generated IdP signs; the edge refuses its token until the configuration holds its key.
+  const jwt = (await request(`${url}/__emulator/idp/gen/sign`, { method: 'POST', body: {} })).json.jwt;
+  const edge = await request(`${url}/edge/zone1/cfg1/`, { headers: { authorization: `Bearer ${jwt}` } });
+  assert.deepEqual([edge.status, edge.json.reason], [401, 'no key for kid/alg']);
   const state = await request(`${url}/__emulator/state`);
   assert.deepEqual(state.json.configs.map((c) => [c.zoneId, c.id, c.title]), [['zone1', 'cfg1', 'My config']]);
   child.kill('SIGTERM');

@@ -97,6 +97,41 @@ test('IdPs are created, rotated, retired and made to misbehave over HTTP', async
   assert.equal((await control(emu, 'GET', '/idp/nobody')).status, 404);
 });
 
+test('signing keys over HTTP: prepublish, switch, unannounced rotation, sign, state', async () => {
+  const part = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url'));
+  let r = await control(emu, 'POST', '/idp/signing', { generate: [{ alg: 'RS256' }] });
+  const old = r.json.keys[0];
+  assert.deepEqual([r.json.signingKid, r.json.nextKid, r.json.audience], [old.kid, null, 'api://signing']);
+  r = await control(emu, 'POST', '/idp/signing/sign', { payload: { sub: 'u1' }, nowS: 1000, ttlS: 30 });
+  assert.deepEqual(part(r.json.jwt, 0), { alg: 'RS256', typ: 'JWT', kid: old.kid });
+  assert.deepEqual(part(r.json.jwt, 1), { iss: emu.issuer('signing'), aud: 'api://signing', iat: 1000, nbf: 1000, exp: 1030, sub: 'u1' });
+
+  r = await control(emu, 'POST', '/idp/signing/prepublish', { alg: 'ES384' });
+  const next = r.json.key;
+  assert.equal(next.alg, 'ES384');
+  assert.deepEqual((await control(emu, 'GET', '/idp/signing')).json.nextKid, next.kid);
+  r = await control(emu, 'POST', '/idp/signing/switch', {});
+  assert.deepEqual(r.json, { key: next });
+  r = await control(emu, 'POST', '/idp/signing/sign', {});
+  assert.equal(part(r.json.jwt, 0).kid, next.kid);
+  r = await control(emu, 'POST', '/idp/signing/sign', { kid: old.kid, alg: 'PS256' });
+  assert.deepEqual(part(r.json.jwt, 0), { alg: 'PS256', typ: 'JWT', kid: old.kid });
+
+  r = await control(emu, 'POST', '/idp/signing/rotate-unannounced', { alg: 'PS512' });
+  const sudden = r.json.key;
+  r = await control(emu, 'GET', '/idp/signing');
+  assert.deepEqual([r.json.signingKid, r.json.nextKid], [sudden.kid, null]);
+  assert.deepEqual(r.json.keys.map((k) => k.kid), [old.kid, next.kid, sudden.kid]);
+
+  r = await control(emu, 'POST', '/idp/signing/switch', {});
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /no pre-published next key/);
+  await control(emu, 'POST', '/idp/signing/retire', { kid: sudden.kid });
+  r = await control(emu, 'POST', '/idp/signing/sign', {});
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /has no signing key/);
+});
+
 test('the request log over HTTP, filtered and cleared; control calls are not logged', async () => {
   await control(emu, 'DELETE', '/requests');
   await cf(emu, 'GET', configPath());

@@ -2,8 +2,8 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createPublicKey, verify } from 'node:crypto';
-import { startEmulator, thumbprint } from '../index.mjs';
+import { constants, createPublicKey, verify } from 'node:crypto';
+import { startEmulator, thumbprint, DEFAULT_TOKEN_TTL_S } from '../index.mjs';
 import { request, fixturePath } from './helpers.mjs';
 import { bitLength } from '../keys.mjs';
 
@@ -87,17 +87,108 @@ test('rotation adds a generated key; retire removes an old kid', async () => {
   assert.equal(i.keys.length, 2);
 });
 
-test('tokens signed by a generated key verify with the published public key', async () => {
-  const i = emu.idp('signer', { generate: [{ alg: 'ES256' }, { alg: 'PS256' }] });
-  for (const jwk of i.keys) {
-    const jwt = i.sign({ sub: 'u1' }, { kid: jwk.kid });
-    const [h, p, s] = jwt.split('.');
-    assert.deepEqual(JSON.parse(Buffer.from(h, 'base64url')), { alg: jwk.alg, typ: 'JWT', kid: jwk.kid });
-    assert.deepEqual(JSON.parse(Buffer.from(p, 'base64url')), { iss: emu.issuer('signer'), sub: 'u1' });
-    const key = createPublicKey({ key: jwk, format: 'jwk' });
-    const opts = jwk.kty === 'EC' ? { key, dsaEncoding: 'ieee-p1363' } : { key, padding: 6, saltLength: 32 };
-    assert.equal(verify('sha256', Buffer.from(`${h}.${p}`), opts, Buffer.from(s, 'base64url')), true);
+const part = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url'));
+/** Verify with node:crypto directly, with the RFC 7518 parameters written out here, not jose.mjs's. */
+function verifiedBy(jwk, jwt) {
+  const [h, p, s] = jwt.split('.');
+  const { alg } = part(jwt, 0);
+  const bits = Number(alg.slice(2));
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  const opts = alg.startsWith('ES') ? { key, dsaEncoding: 'ieee-p1363' } : alg.startsWith('PS') ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: bits / 8 } : key;
+  return verify(`sha${bits}`, Buffer.from(`${h}.${p}`), opts, Buffer.from(s, 'base64url'));
+}
+
+test('tokens carry kid, alg and the standard claims, and verify with the published key, for every API Shield alg', () => {
+  for (const alg of ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384']) {
+    const i = emu.idp(`signer-${alg}`, { generate: [{ alg }] });
+    const [jwk] = i.keys;
+    assert.equal(i.signingKid, jwk.kid);
+    const jwt = i.sign({ sub: 'u1' }, { nowS: 1_800_000_000 });
+    assert.deepEqual(part(jwt, 0), { alg, typ: 'JWT', kid: jwk.kid });
+    assert.deepEqual(part(jwt, 1), { iss: emu.issuer(`signer-${alg}`), aud: `api://signer-${alg}`, iat: 1_800_000_000, nbf: 1_800_000_000, exp: 1_800_000_000 + DEFAULT_TOKEN_TTL_S, sub: 'u1' });
+    assert.equal(verifiedBy(jwk, jwt), true, alg);
+    // A changed payload no longer verifies.
+    const [h, , s] = jwt.split('.');
+    assert.equal(verifiedBy(jwk, `${h}.${Buffer.from('{"sub":"u2"}').toString('base64url')}.${s}`), false, alg);
   }
+});
+
+test('sign: claims from the clock by default, payload overrides, ttlS, another alg for the same key', () => {
+  const i = emu.idp('claims', { generate: [{ alg: 'RS256' }], audience: 'https://api.example' });
+  const [jwk] = i.keys;
+  const before = Math.floor(Date.now() / 1000);
+  const c = part(i.sign(), 1);
+  assert.ok(c.iat >= before && c.iat <= Math.floor(Date.now() / 1000));
+  assert.deepEqual(c, { iss: emu.issuer('claims'), aud: 'https://api.example', iat: c.iat, nbf: c.iat, exp: c.iat + 3600 });
+  assert.deepEqual(part(i.sign({ exp: 5, aud: 'other' }, { nowS: 100, ttlS: 60 }), 1), { iss: emu.issuer('claims'), aud: 'other', iat: 100, nbf: 100, exp: 5 });
+  assert.equal(part(i.sign({}, { nowS: 100, ttlS: 60 }), 1).exp, 160);
+  // The same RSA key, signing PS256 with a header that says so: the wrong alg for this kid.
+  const ps = i.sign({}, { alg: 'PS256' });
+  assert.deepEqual(part(ps, 0), { alg: 'PS256', typ: 'JWT', kid: jwk.kid });
+  assert.equal(verifiedBy(jwk, ps), true);
+  assert.deepEqual(part(i.sign({}, { header: { typ: 'at+jwt', extra: 1 } }), 0), { alg: 'RS256', typ: 'at+jwt', kid: jwk.kid, extra: 1 });
+});
+
+test('rotation ahead of use: prepublish, switch signing, retire the old key', async () => {
+  const i = emu.idp('lifecycle', { generate: [{ alg: 'RS256' }] });
+  const [old] = i.keys;
+  assert.deepEqual([i.signingKid, i.nextKid], [old.kid, null]);
+  const next = i.prepublish({ alg: 'ES256' });
+  // Published, not signing yet.
+  assert.deepEqual((await request(emu.jwksUrl('lifecycle'))).json.keys.map((k) => k.kid), [old.kid, next.kid]);
+  assert.deepEqual([i.signingKid, i.nextKid], [old.kid, next.kid]);
+  assert.equal(part(i.sign(), 0).kid, old.kid);
+  assert.deepEqual(i.switchSigning(), next);
+  assert.deepEqual([i.signingKid, i.nextKid], [next.kid, null]);
+  assert.deepEqual(part(i.sign(), 0), { alg: 'ES256', typ: 'JWT', kid: next.kid });
+  assert.equal(i.retire(old.kid), 1);
+  assert.deepEqual((await request(emu.jwksUrl('lifecycle'))).json.keys.map((k) => k.kid), [next.kid]);
+  assert.equal(i.signingKid, next.kid);
+  // A token for the retired key can still be made, by naming it (to show it is refused).
+  assert.equal(verifiedBy(old, i.sign({}, { kid: old.kid })), true);
+  assert.deepEqual(i.state().signingKid, next.kid);
+  assert.deepEqual(i.state().nextKid, null);
+});
+
+test('an unannounced rotation publishes a key and signs with it at once', async () => {
+  const i = emu.idp('sudden', { generate: [{ alg: 'RS256' }] });
+  const [old] = i.keys;
+  const added = i.rotateUnannounced({ alg: 'PS384', position: 'start' });
+  assert.deepEqual((await request(emu.jwksUrl('sudden'))).json.keys.map((k) => k.kid), [added.kid, old.kid]);
+  assert.deepEqual([i.signingKid, i.nextKid], [added.kid, null]);
+  assert.deepEqual(part(i.sign(), 0), { alg: 'PS384', typ: 'JWT', kid: added.kid });
+});
+
+test('switching signing needs a next key or a published key of this IdP', () => {
+  const i = emu.idp('strict', { generate: [{ alg: 'RS256' }] });
+  assert.throws(() => i.switchSigning(), /no pre-published next key/);
+  assert.throws(() => i.switchSigning('nobody'), /holds no private key for kid nobody/);
+  const loose = i.generateKey({ alg: 'ES384' });
+  assert.throws(() => i.switchSigning(loose.kid), new RegExp(`does not publish kid ${loose.kid}`));
+  i.addKey(loose);
+  assert.equal(i.switchSigning(loose.kid).kid, loose.kid);
+});
+
+test('retiring or unpublishing the signing key leaves the IdP without one', () => {
+  const i = emu.idp('orphan', { generate: [{ alg: 'RS256' }] });
+  const [old] = i.keys;
+  const next = i.prepublish();
+  i.retire(old.kid);
+  assert.deepEqual([i.signingKid, i.nextKid], [null, next.kid]);
+  assert.throws(() => i.sign(), /has no signing key/);
+  i.switchSigning();
+  i.setKeys([]);
+  assert.deepEqual([i.signingKid, i.nextKid], [null, null]);
+  // An IdP made of published keys only (a fixture) has no private key at all.
+  assert.equal(emu.idp('okta').signingKid, null);
+  assert.throws(() => emu.idp('okta').sign({}, { kid: emu.idp('okta').keys[0].kid }), /holds no private key/);
+});
+
+test('only the first generated key signs; the others are published beside it', () => {
+  const i = emu.idp('several', { generate: [{ alg: 'ES256' }, { alg: 'RS256' }] });
+  const [first, second] = i.keys;
+  assert.deepEqual([first.alg, second.alg], ['ES256', 'RS256']);
+  assert.deepEqual([i.signingKid, i.nextKid], [first.kid, null]);
 });
 
 test('several IdPs are independent, and an unknown one is 404', async () => {

@@ -87,3 +87,11 @@ test('POST ?dry_run=true previews instead of writing', async () => {
   assert.equal(r.body.targets[0].outcome, 'would_update');
   assert.equal(h.puts().length, 0);
 });
+
+test('POST ?dry_run with no value previews too, as the README says', async () => {
+  const r = await h.post('/?dry_run');
+  assert.equal(r.status, 200);
+  assert.equal(r.body.dry_run, true);
+  assert.equal(r.body.targets[0].outcome, 'would_update');
+  assert.equal(h.puts().length, 0);
+});
