@@ -25,7 +25,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The settings that are Worker secrets (README, "Settings"): never to be written in `[vars]`.
-const SECRET_SETTINGS: [&str; 2] = ["CF_API_TOKEN", "SYNC_AUTH_TOKEN"];
+/// The heartbeat and webhook URLs are credentials too: whoever has one can post to the channel or
+/// silence the check.
+const SECRET_SETTINGS: [&str; 5] = [
+    "CF_API_TOKEN",
+    "SYNC_AUTH_TOKEN",
+    "HEARTBEAT_URL",
+    "HEARTBEAT_FAIL_URL",
+    "ALERT_WEBHOOK_URL",
+];
 
 /// Stands for the value of a secret that exists: only its name is known.
 const SECRET_PLACEHOLDER: &str = "(secret)";
@@ -294,6 +302,41 @@ mod tests {
             vec![
                 "CF_API_TOKEN is in [vars] of wrangler.toml, in plain text: delete it there and run `wrangler secret put CF_API_TOKEN`",
                 "SYNC_AUTH_TOKEN is in [vars] of wrangler.toml, in plain text: delete it there and run `wrangler secret put SYNC_AUTH_TOKEN`",
+            ]
+        );
+    }
+
+    #[test]
+    fn monitoring_secrets_pass_unseen_and_a_webhook_url_in_vars_is_refused() {
+        let mut vars = shipped();
+        vars["JWKS_URL"] = json!("https://idp.example.com/jwks");
+        vars["CF_ZONE_ID"] = json!(ZONE);
+        vars["CF_TOKEN_CONFIG_ID"] = json!(CONFIG);
+        vars["STALE_AFTER"] = json!("20m");
+        vars["RETAIN_REMOVED_KEYS_FOR"] = json!("2h");
+        let secrets = [
+            "CF_API_TOKEN",
+            "SYNC_AUTH_TOKEN",
+            "HEARTBEAT_URL",
+            "HEARTBEAT_FAIL_URL",
+            "ALERT_WEBHOOK_URL",
+        ];
+        assert_eq!(
+            verdict(vars.clone(), &secrets).problems,
+            Vec::<String>::new()
+        );
+        // A fail URL without a success URL is a problem whatever the secret's value.
+        assert_eq!(
+            verdict(vars.clone(), &["CF_API_TOKEN", "HEARTBEAT_FAIL_URL"]).problems,
+            vec!["HEARTBEAT_URL is not set, but HEARTBEAT_FAIL_URL is; set both, or HEARTBEAT_URL alone"]
+        );
+        vars["ALERT_WEBHOOK_URL"] = json!("https://hooks.slack.com/services/T0/B0/x");
+        vars["STALE_AFTER"] = json!("20");
+        assert_eq!(
+            verdict(vars, &["CF_API_TOKEN"]).problems,
+            vec![
+                "ALERT_WEBHOOK_URL is in [vars] of wrangler.toml, in plain text: delete it there and run `wrangler secret put ALERT_WEBHOOK_URL`",
+                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"20\"",
             ]
         );
     }
