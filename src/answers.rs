@@ -147,18 +147,18 @@ pub fn unavailable(target: &Target, code: &'static str, message: String) -> Targ
     }
 }
 
-/// The log line of a cron invocation, after its targets' own lines:
-/// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"success ping sent"}`.
-/// `heartbeat` is absent when no heartbeat URL applies.
-pub fn cron_line(answers: &Answers, heartbeat: Option<&str>) -> String {
+/// The log line of a cron invocation that pinged a heartbeat URL, after its targets' own lines:
+/// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"fail ping sent"}`.
+/// A failed ping is a warning here (`"heartbeat":"success ping failed: HTTP 404"`), never a
+/// failed run.
+pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
     #[derive(Serialize)]
     struct Line<'a> {
         event: &'static str,
         dry_run: bool,
         targets: usize,
         failed: Vec<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        heartbeat: Option<&'a str>,
+        heartbeat: &'a str,
     }
     let failed = answers
         .targets
@@ -309,7 +309,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            cron_line(&a, Some("fail ping sent")),
+            cron_line(&a, "fail ping sent"),
             r#"{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (state)"],"heartbeat":"fail ping sent"}"#
         );
         let ok = Answers {
@@ -317,8 +317,8 @@ mod tests {
             targets: vec![answer(json!({"name":"a","outcome":"would_update"}))],
         };
         assert_eq!(
-            cron_line(&ok, None),
-            r#"{"event":"jwks-sync-cron","dry_run":true,"targets":1,"failed":[]}"#
+            cron_line(&ok, "success ping failed: HTTP 404"),
+            r#"{"event":"jwks-sync-cron","dry_run":true,"targets":1,"failed":[],"heartbeat":"success ping failed: HTTP 404"}"#
         );
     }
 

@@ -408,18 +408,15 @@ pub async fn scheduled(
         (Some(_), Some(fail)) => Some(("fail", fail)),
         _ => None,
     };
-    let heartbeat = match ping {
-        None => None,
-        Some((kind, url)) => Some(match notify::ping(&WorkerClient, url).await {
-            Ok(()) => format!("{kind} ping sent"),
-            Err(e) => format!("{kind} ping failed: {e}"),
-        }),
-    };
-    let line = answers::cron_line(&a, heartbeat.as_deref());
-    if a.failed() || heartbeat.as_deref().is_some_and(|h| h.contains("failed")) {
-        console_error!("{line}");
-    } else {
-        console_log!("{line}");
+    // The targets logged their own lines; this one only reports the ping, when there is one.
+    if let Some((kind, url)) = ping {
+        match notify::ping(&WorkerClient, url).await {
+            Ok(()) => console_log!("{}", answers::cron_line(&a, &format!("{kind} ping sent"))),
+            Err(e) => console_error!(
+                "{}",
+                answers::cron_line(&a, &format!("{kind} ping failed: {e}"))
+            ),
+        }
     }
     if a.failed() {
         return Err(cron_failure(&format!(
