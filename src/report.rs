@@ -3,19 +3,26 @@
 //! # Format
 //! ```text
 //! {"dry_run": false,
+//!  "warnings": ["…"],
 //!  "targets": [{"name": "default", "zone_id": "…", "config_id": "…",
 //!               "outcome": "updated" | "unchanged" | "would_update" | "failed",
 //!               "keys": [{"kid": "…", "alg": "RS256", "alg_inferred": true}],
+//!               "kept": [{"kid": "…", "alg": "HS256", "why": "…"}],
 //!               "dropped": [{"kid": "…", "code": "NOT_SIG", "reason": "…"}],
 //!               "diff": {"added": […], "removed": […], "unchanged": […]},
 //!               "warnings": ["…"],
-//!               "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "…"}}]}
+//!               "error": {"stage": "fetch", "code": "JWKS_NOT_FOUND", "message": "…",
+//!                         "hint": "…", "cloudflare_errors": […], "live_kids": […]}}]}
 //! ```
-//! `error` is present only when `outcome` is `failed`; `diff` only once the live keys were read.
-//! Nothing secret is ever part of it: keys are reported by `kid` and `alg` only.
+//! The top-level `warnings` are about the settings (for example an API token that had to be
+//! cleaned up); each target's are about its run. `error` is present only when `outcome` is
+//! `failed`, its `cloudflare_errors` only when Cloudflare sent some, its `live_kids` only after an
+//! unconfirmed write; `diff` only once the live keys were read. Nothing secret is ever part of
+//! it: keys are reported by `kid` and `alg` only.
 
 use serde::Serialize;
 
+use crate::cloudflare::{ApiMessage, SymmetricKey};
 use crate::config::ConfigError;
 use crate::diff::Diff;
 use crate::error::{Error, Stage};
@@ -57,6 +64,27 @@ impl From<&PublicJwk> for KeyId {
     }
 }
 
+/// A key the configuration holds that no sync removes, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeptKey {
+    /// Its `kid`.
+    pub kid: String,
+    /// Its `alg`.
+    pub alg: String,
+    /// Why it is kept.
+    pub why: &'static str,
+}
+
+impl From<&SymmetricKey> for KeptKey {
+    fn from(k: &SymmetricKey) -> Self {
+        KeptKey {
+            kid: k.kid.clone(),
+            alg: k.alg.clone(),
+            why: "symmetric key managed outside the IdP: Cloudflare never returns its secret, so the write keeps it through PATCH",
+        }
+    }
+}
+
 /// A failure as reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorReport {
@@ -64,8 +92,16 @@ pub struct ErrorReport {
     pub stage: Stage,
     /// Stable machine code, for alerts.
     pub code: &'static str,
-    /// What failed, naming the URL.
+    /// What failed: the cause first, the URL last.
     pub message: String,
+    /// What to do about it (from the catalogue, the same for every error with this code).
+    pub hint: &'static str,
+    /// Cloudflare's `errors[]`, with `documentation_url`, `source.pointer` and `error_chain`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cloudflare_errors: Vec<ApiMessage>,
+    /// After a write whose outcome stayed unknown: the kids a re-read found live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_kids: Option<Vec<String>>,
 }
 
 impl From<&Error> for ErrorReport {
@@ -74,6 +110,9 @@ impl From<&Error> for ErrorReport {
             stage: e.stage(),
             code: e.code(),
             message: e.to_string(),
+            hint: e.hint(),
+            cloudflare_errors: e.cloudflare_errors().to_vec(),
+            live_kids: e.live_kids().map(<[String]>::to_vec),
         }
     }
 }
@@ -91,6 +130,8 @@ pub struct TargetReport {
     pub outcome: Outcome,
     /// The keys pushed, or that would be pushed.
     pub keys: Vec<KeyId>,
+    /// Keys live in the configuration that the write keeps as they are (symmetric keys).
+    pub kept: Vec<KeptKey>,
     /// Keys left out, each with its reason.
     pub dropped: Vec<Dropped>,
     /// The difference from what was live, once it was read.
@@ -108,6 +149,8 @@ pub struct TargetReport {
 pub struct Report {
     /// True when nothing could be written (a preview, `?dry_run=true`, or `DRY_RUN`).
     pub dry_run: bool,
+    /// Settings that deserve a look (see `Config::warnings`).
+    pub warnings: Vec<String>,
     /// One entry per target.
     pub targets: Vec<TargetReport>,
 }
@@ -150,13 +193,16 @@ impl Report {
 
 impl Report {
     /// One JSON line per target for the Worker's log, each marked whether it failed:
-    /// `{"event":"jwks-sync","trigger":"cron","dry_run":false,"name":…,"outcome":…,…}`.
+    /// `{"event":"jwks-sync","trigger":"cron","dry_run":false,"run_warnings":[…],"name":…,…}`
+    /// (`run_warnings`, the report's top-level `warnings`, only when there are some).
     pub fn log_lines(&self, trigger: &str) -> Vec<(bool, String)> {
         #[derive(Serialize)]
         struct Line<'a> {
             event: &'static str,
             trigger: &'a str,
             dry_run: bool,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            run_warnings: &'a [String],
             #[serde(flatten)]
             target: &'a TargetReport,
         }
@@ -167,6 +213,7 @@ impl Report {
                     event: "jwks-sync",
                     trigger,
                     dry_run: self.dry_run,
+                    run_warnings: &self.warnings,
                     target,
                 };
                 (
@@ -185,21 +232,23 @@ pub fn error_json(code: &str, message: &str) -> String {
 }
 
 /// The body answered when the settings are invalid: no target ran.
-/// `{"dry_run":…,"targets":[],"error":{"stage":"config","code":"CONFIG_INVALID","message":…,"problems":[…]}}`
+/// `{"dry_run":…,"targets":[],"error":{"stage":"config","code":"CONFIG_INVALID","message":…,"hint":…,"problems":[…]}}`
 pub fn config_error_json(e: &ConfigError, dry_run: bool) -> String {
+    let hint = crate::catalogue::hint(e.code());
     serde_json::json!({
         "dry_run": dry_run,
         "targets": [],
-        "error": {"stage": Stage::Config, "code": e.code(), "message": e.to_string(), "problems": e.problems},
+        "error": {"stage": Stage::Config, "code": e.code(), "message": e.to_string(), "hint": hint, "problems": e.problems},
     })
     .to_string()
 }
 
 /// The log line for invalid settings.
 pub fn config_error_log(e: &ConfigError, trigger: &str) -> String {
+    let hint = crate::catalogue::hint(e.code());
     serde_json::json!({
         "event": "jwks-sync", "trigger": trigger, "outcome": "failed",
-        "error": {"stage": Stage::Config, "code": e.code(), "message": e.to_string()},
+        "error": {"stage": Stage::Config, "code": e.code(), "message": e.to_string(), "hint": hint},
     })
     .to_string()
 }

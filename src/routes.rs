@@ -13,6 +13,9 @@ pub enum Route {
         /// The `dry_run` parameter: `Ok(true)` for `true`/`1`, `Ok(false)` when absent or
         /// `false`/`0`, else the message of a 400 answer.
         dry_run: Result<bool, String>,
+        /// `POST /?allow_full_replacement=true`: this run may replace every live key (see
+        /// [`crate::plan::check_overlap`]). Refused on `GET`, which never writes.
+        allow_full_replacement: bool,
     },
     /// A known path with another method: 405 with this `Allow` value.
     MethodNotAllowed(&'static str),
@@ -28,7 +31,8 @@ impl Route {
             self,
             Route::Run {
                 post: true,
-                dry_run: Ok(false)
+                dry_run: Ok(false),
+                ..
             }
         )
     }
@@ -39,46 +43,75 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
     match (path, method) {
         ("/healthz", "GET" | "HEAD") => Route::Health,
         ("/healthz", _) => Route::MethodNotAllowed("GET, HEAD"),
-        ("/", "GET" | "POST") => Route::Run {
-            post: method == "POST",
-            dry_run: dry_run(query),
-        },
+        ("/", "GET" | "POST") => {
+            let post = method == "POST";
+            match parse_query(query, post) {
+                Ok((dry_run, allow_full_replacement)) => Route::Run {
+                    post,
+                    dry_run: Ok(dry_run),
+                    allow_full_replacement,
+                },
+                Err(message) => Route::Run {
+                    post,
+                    dry_run: Err(message),
+                    allow_full_replacement: false,
+                },
+            }
+        }
         ("/", _) => Route::MethodNotAllowed("GET, POST"),
         _ => Route::NotFound,
     }
 }
 
-/// Reads `dry_run` from a query string: `true`/`1`, `false`/`0`, or no value (true); absent means
-/// false. Given twice, with another value, or beside any other parameter (`dryrun=true` is a
-/// typo, not a sync), the query is refused: a mistyped preview must not write.
-fn dry_run(query: Option<&str>) -> Result<bool, String> {
-    let mut value = None;
+/// Reads `(dry_run, allow_full_replacement)` from a query string.
+///
+/// `dry_run`: `true`/`1`, `false`/`0`, or no value (true); absent means false.
+/// `allow_full_replacement` (`POST` only): `true`/`1` or `false`/`0`, written out: it lifts a
+/// safety rule, so a bare name is not enough. A parameter given twice, with another value, on
+/// `GET` (for `allow_full_replacement`), or any other parameter (`dryrun=true` is a typo, not a
+/// sync) refuses the query: a mistyped request must not write.
+fn parse_query(query: Option<&str>, post: bool) -> Result<(bool, bool), String> {
+    let (mut dry_run, mut allow) = (None, None);
     for pair in query
         .unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())
     {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
-        if k != "dry_run" {
-            let name: String = k.chars().take(64).collect();
-            return Err(format!(
-                "unknown query parameter {name:?}; the only one is dry_run"
-            ));
-        }
-        if value.is_some() {
-            return Err("dry_run is given more than once".to_owned());
-        }
-        value = Some(match v {
-            "true" | "1" => true,
-            "false" | "0" => false,
-            other => {
+        let (k, v) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        let slot = match k {
+            "dry_run" => &mut dry_run,
+            "allow_full_replacement" if post => &mut allow,
+            "allow_full_replacement" => {
+                return Err(
+                    "allow_full_replacement is only accepted on POST /; GET / never writes"
+                        .to_owned(),
+                )
+            }
+            _ => {
+                let name: String = k.chars().take(64).collect();
                 return Err(format!(
-                    "dry_run must be true, false, 1 or 0, got {other:?}"
+                    "unknown query parameter {name:?}; the only ones are dry_run and allow_full_replacement (POST)"
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(format!("{k} is given more than once"));
+        }
+        *slot = Some(match (v, k) {
+            (None, "dry_run") | (Some("true" | "1"), _) => true,
+            (Some("false" | "0"), _) => false,
+            (other, _) => {
+                return Err(format!(
+                    "{k} must be true, false, 1 or 0, got {:?}",
+                    other.unwrap_or_default()
                 ))
             }
         });
     }
-    Ok(value.unwrap_or(false))
+    Ok((dry_run.unwrap_or(false), allow.unwrap_or(false)))
 }
 
 #[cfg(test)]
@@ -89,6 +122,15 @@ mod tests {
         Route::Run {
             post,
             dry_run: dry_run.map_err(str::to_owned),
+            allow_full_replacement: false,
+        }
+    }
+
+    fn allowing(post: bool, dry_run: bool) -> Route {
+        Route::Run {
+            post,
+            dry_run: Ok(dry_run),
+            allow_full_replacement: true,
         }
     }
 
@@ -121,7 +163,7 @@ mod tests {
                 Some("x=1&dry_run=1"),
                 run(
                     true,
-                    Err("unknown query parameter \"x\"; the only one is dry_run"),
+                    Err("unknown query parameter \"x\"; the only ones are dry_run and allow_full_replacement (POST)"),
                 ),
             ),
             (
@@ -130,7 +172,7 @@ mod tests {
                 Some("dryrun=true"),
                 run(
                     true,
-                    Err("unknown query parameter \"dryrun\"; the only one is dry_run"),
+                    Err("unknown query parameter \"dryrun\"; the only ones are dry_run and allow_full_replacement (POST)"),
                 ),
             ),
             ("POST", "/", Some("dry_run"), run(true, Ok(true))),
@@ -150,6 +192,57 @@ mod tests {
                 Some("dry_run=true&dry_run=false"),
                 run(true, Err("dry_run is given more than once")),
             ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=true"),
+                allowing(true, false),
+            ),
+            (
+                "POST",
+                "/",
+                Some("dry_run=1&allow_full_replacement=1"),
+                allowing(true, true),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=false"),
+                run(true, Ok(false)),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement"),
+                run(
+                    true,
+                    Err("allow_full_replacement must be true, false, 1 or 0, got \"\""),
+                ),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=yes"),
+                run(
+                    true,
+                    Err("allow_full_replacement must be true, false, 1 or 0, got \"yes\""),
+                ),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=1&allow_full_replacement=1"),
+                run(true, Err("allow_full_replacement is given more than once")),
+            ),
+            (
+                "GET",
+                "/",
+                Some("allow_full_replacement=true"),
+                run(
+                    false,
+                    Err("allow_full_replacement is only accepted on POST /; GET / never writes"),
+                ),
+            ),
             ("PUT", "/", None, Route::MethodNotAllowed("GET, POST")),
             ("DELETE", "/", None, Route::MethodNotAllowed("GET, POST")),
             ("GET", "/admin", None, Route::NotFound),
@@ -165,11 +258,14 @@ mod tests {
     fn only_a_plain_post_writes() {
         assert!(route("POST", "/", None).writes());
         assert!(route("POST", "/", Some("dry_run=false")).writes());
+        assert!(route("POST", "/", Some("allow_full_replacement=true")).writes());
         for q in [
             Some("dry_run=true"),
             Some("dry_run=maybe"),
             Some("dry_run=false&dry_run=true"),
             Some("DRY_RUN=1"),
+            Some("allow_full_replacement=maybe"),
+            Some("allow_full_replacement=true&dry_run=true"),
         ] {
             assert!(!route("POST", "/", q).writes(), "{q:?}");
         }

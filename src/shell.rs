@@ -14,7 +14,7 @@ use worker::{
 };
 
 use crate::auth::{self, Access};
-use crate::config::{Config, Secret};
+use crate::config::{Config, FullReplacement, Secret};
 use crate::http::{self, Client, TransportError};
 use crate::report::{self, Report};
 use crate::routes::{route, Route};
@@ -84,14 +84,21 @@ type Reply = (u16, String, Option<(&'static str, String)>);
 /// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then the sync
 /// or preview runs.
 async fn run(route: &Route, env: &Env) -> Reply {
-    if let Route::Run {
-        dry_run: Err(msg), ..
-    } = route
-    {
-        return (400, report::error_json("BAD_REQUEST", msg), None);
-    }
+    let allow_once = match route {
+        Route::Run {
+            dry_run: Err(msg), ..
+        } => return (400, report::error_json("BAD_REQUEST", msg), None),
+        Route::Run {
+            allow_full_replacement,
+            ..
+        } => *allow_full_replacement,
+        _ => false,
+    };
     match load_config(env) {
-        Ok(config) => {
+        Ok(mut config) => {
+            if allow_once && config.full_replacement == FullReplacement::Refused {
+                config.full_replacement = FullReplacement::AllowedOnce;
+            }
             let mode = if route.writes() {
                 Mode::Sync
             } else {
@@ -192,6 +199,7 @@ impl Client for WorkerClient {
         init.with_method(match req.method {
             http::Method::Get => worker::Method::Get,
             http::Method::Put => worker::Method::Put,
+            http::Method::Patch => worker::Method::Patch,
         })
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual);

@@ -1,18 +1,19 @@
-//! The sync of every target: fetch → normalize → read live → diff → replace → verify → report.
+//! The sync of every target: fetch → normalize → read live → plan → write → verify → report.
 //!
-//! Safety over liveness: the only write is the final `PUT`, made only after every source of the
-//! target was fetched and normalized without error and the live keys were read. Any earlier
-//! failure leaves what is live untouched (stale-if-error, failure modes B12 and B21).
+//! Safety over liveness: the only write is the final `PUT` (or `PATCH`, when the configuration
+//! holds symmetric keys to keep), made only after every source of the target was fetched and
+//! normalized without error, the live keys were read, and no safety rule of [`crate::plan`]
+//! refused. Any earlier failure leaves what is live untouched (stale-if-error, failure modes B12
+//! and B21). A write that gets no definite answer is resolved by reading what is live.
 
-use crate::cloudflare::{self, CfError, CfErrorKind};
+use crate::cloudflare::{self, Operation, WriteError};
 use crate::config::{Config, Target};
-use crate::diff::diff;
+use crate::diff::{diff, holds_exactly};
 use crate::error::Error;
-use crate::http::{
-    send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
-};
+use crate::http::{send_with_retry, Client, Method, Request, RetryPolicy, Sent, USER_AGENT};
 use crate::jwks::{self, Options};
-use crate::report::{ErrorReport, KeyId, Outcome, Report, TargetReport};
+use crate::plan;
+use crate::report::{ErrorReport, KeptKey, KeyId, Outcome, Report, TargetReport};
 use crate::source::extract_source;
 
 /// Largest Cloudflare API answer read, in bytes.
@@ -51,6 +52,7 @@ pub async fn run<C: Client>(client: &C, config: &Config, mode: Mode, now_unix_s:
     }
     Report {
         dry_run: !write,
+        warnings: config.warnings.clone(),
         targets,
     }
 }
@@ -72,6 +74,7 @@ impl<C: Client> Run<'_, C> {
             config_id: target.config_id.clone(),
             outcome: Outcome::Failed,
             keys: Vec::new(),
+            kept: Vec::new(),
             dropped: Vec::new(),
             diff: None,
             warnings: Vec::new(),
@@ -93,8 +96,37 @@ impl<C: Client> Run<'_, C> {
                 .push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
         }
         // An empty result still reports each drop, where tools read them.
-        let set =
-            jwks::select(extracted, opts).inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+        let mut set = jwks::select(&extracted, opts)
+            .inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+
+        let base = &self.config.cf_api_base;
+        let config_url = cloudflare::config_url(base, &target.zone_id, &target.config_id);
+        let sent = self.cf_call(Method::Get, &config_url, None, report).await;
+        let live = cloudflare::parse_config(
+            Operation::ReadLive,
+            &config_url,
+            &sent,
+            opts.rsa_default_alg,
+        )?;
+        report.kept = live.symmetric.iter().map(KeptKey::from).collect();
+        if !live.symmetric.is_empty() {
+            // Kept keys count toward MAX_KEYS: the IdP's keys get what is left.
+            let kept = live.symmetric.len();
+            let room = plan::room_for_idp_keys(opts.max_keys, kept, &config_url)?;
+            if set.keys.len() > room {
+                let limited = Options {
+                    max_keys: room,
+                    ..opts.clone()
+                };
+                set = jwks::select(&extracted, &limited)
+                    .inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+                report.warnings.push(format!(
+                    "{kept} of the {} MAX_KEYS slots hold kept symmetric keys; the IdP's keys get {room}",
+                    opts.max_keys
+                ));
+            }
+        }
+        drop(extracted);
         report.keys = set.keys.iter().map(KeyId::from).collect();
         report.dropped = set.dropped;
         for k in set
@@ -106,14 +138,10 @@ impl<C: Client> Run<'_, C> {
             report.warnings.push(warning);
         }
 
-        let base = &self.config.cf_api_base;
-        let url = cloudflare::config_url(base, &target.zone_id, &target.config_id);
-        let resp = self
-            .cf_call(Method::Get, &url, None, "read live keys")
-            .await?;
-        let live = cloudflare::parse_config(&url, resp.status, &resp.body, opts.rsa_default_alg)?;
         let (d, needed) = diff(&live, &set.keys);
+        let allowed = plan::check_overlap(&d, self.config.full_replacement, &config_url);
         report.diff = Some(d);
+        report.warnings.extend(allowed?);
         if !needed {
             report.outcome = Outcome::Unchanged;
             return Ok(());
@@ -123,26 +151,61 @@ impl<C: Client> Run<'_, C> {
             return Ok(());
         }
 
+        // A PUT replaces every key and cannot keep a symmetric one (its secret is never read
+        // back); PATCH keeps the stored secret of each key sent without it.
+        let (method, op) = if live.symmetric.is_empty() {
+            (Method::Put, Operation::Replace)
+        } else {
+            (Method::Patch, Operation::Edit)
+        };
         let url = cloudflare::credentials_url(base, &target.zone_id, &target.config_id);
-        let body = cloudflare::credentials_body(&set.keys);
-        let resp = self
-            .cf_call(Method::Put, &url, Some(body), "replace credentials")
-            .await?;
-        let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, &set.keys)?;
-        let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
-        report.warnings.extend(messages);
+        let body = cloudflare::credentials_body(&set.keys, &live.symmetric);
+        let sent = self.cf_call(method, &url, Some(body), report).await;
+        match cloudflare::verify_write(op, &url, &sent, &set.keys, &live.symmetric) {
+            Ok(accepted) => {
+                let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
+                report.warnings.extend(messages);
+            }
+            Err(WriteError::Definite(e)) => return Err(e.into()),
+            Err(WriteError::Unknown(cause)) => {
+                // The write may have been applied: what is live now is the answer.
+                let sent = self.cf_call(Method::Get, &config_url, None, report).await;
+                let reread = cloudflare::parse_config(
+                    Operation::Reread,
+                    &config_url,
+                    &sent,
+                    opts.rsa_default_alg,
+                );
+                match reread {
+                    Ok(now) if holds_exactly(&now, &set.keys, &live.symmetric) => {
+                        report.warnings.push(format!(
+                            "the write got no definite answer ({}); a re-read shows the keys sent live",
+                            cause.cause()
+                        ));
+                    }
+                    other => {
+                        return Err(cloudflare::unconfirmed(
+                            cause,
+                            other.as_ref().map_err(Clone::clone),
+                        )
+                        .into())
+                    }
+                }
+            }
+        }
         report.outcome = Outcome::Updated;
         Ok(())
     }
 
-    /// One Cloudflare API call with the token, retried under the run's policy.
+    /// One Cloudflare API call with the token, retried under the run's policy. A call that
+    /// succeeded only after retries adds a warning to the target's report.
     async fn cf_call(
         &self,
         method: Method,
         url: &str,
         body: Option<String>,
-        operation: &'static str,
-    ) -> Result<crate::http::Response, CfError> {
+        report: &mut TargetReport,
+    ) -> Sent {
         let token = format!("Bearer {}", self.config.cf_api_token.expose());
         let mut headers = vec![
             ("authorization", token),
@@ -160,25 +223,25 @@ impl<C: Client> Run<'_, C> {
             timeout_ms: self.policy.timeout_ms,
             no_store: true,
         };
-        send_with_retry(self.client, &req, &self.policy, MAX_CF_BODY_BYTES)
-            .await
-            .map_err(|t: TransportError| CfError {
-                operation,
-                url: url.to_owned(),
-                kind: CfErrorKind::Transport {
-                    detail: t.to_string(),
-                },
-            })
+        let sent = send_with_retry(self.client, &req, &self.policy, MAX_CF_BODY_BYTES).await;
+        let succeeded = matches!(&sent.outcome, Ok(r) if (200..300).contains(&r.status));
+        if let Some(w) = sent.attempts.retried_warning().filter(|_| succeeded) {
+            report
+                .warnings
+                .push(format!("{w}; {} {url}", method.as_str()));
+        }
+        sent
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Secret, Source};
+    use crate::cloudflare::ApiMessage;
+    use crate::config::{FullReplacement, Secret, Source};
     use crate::error::Stage;
     use crate::http::fake::{block_on, FakeClient};
-    use crate::http::Response;
+    use crate::http::{Response, TransportError};
     use serde_json::{json, Value};
 
     const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -207,6 +270,8 @@ mod tests {
             dry_run: false,
             jwks: Options::default(),
             fetch_timeout_ms: 8_000,
+            full_replacement: FullReplacement::Refused,
+            warnings: Vec::new(),
         }
     }
 
@@ -357,7 +422,7 @@ mod tests {
                 "idp 500",
                 idp(500, "text/plain", "boom"),
                 Stage::Fetch,
-                "JWKS_HTTP_STATUS",
+                "JWKS_UNAVAILABLE",
             ),
             (
                 "idp html",
@@ -385,7 +450,7 @@ mod tests {
                 "cf 403",
                 cf_refuses(403),
                 Stage::Cloudflare,
-                "CF_API_STATUS",
+                "CF_PERMISSION_DENIED",
             ),
         ];
         for (name, c, stage, code) in cases {
@@ -410,7 +475,7 @@ mod tests {
         let t = run_one(&c, &config(&[JWKS_URL, NEW_URL]), Mode::Sync);
         assert_eq!(
             t.error.unwrap().message,
-            "fetch https://new.example/jwks: expected 2xx, got 404"
+            "HTTP 404 from the IdP; https://new.example/jwks"
         );
         assert!(c
             .sent_to(Method::Get)
@@ -458,11 +523,20 @@ mod tests {
         );
         let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         let want = format!(
-            "cloudflare replace credentials {}: HTTP 400; 10021: bad key",
+            "HTTP 400 from Cloudflare (10021: bad key) replacing credentials (PUT); {}",
             creds_url()
         );
-        assert_eq!(t.error.unwrap().message, want);
+        let e = t.error.unwrap();
+        assert_eq!(e.message, want);
+        assert_eq!(e.code, "CF_API_STATUS");
+        assert_eq!(e.hint, crate::catalogue::hint("CF_API_STATUS"));
+        assert_eq!(e.cloudflare_errors, vec![ApiMessage::new(10021, "bad key")]);
         assert_eq!(c.sent_to(Method::Put).len(), 1);
+        assert_eq!(
+            c.sent_to(Method::Get).len(),
+            2,
+            "no re-read after a refusal"
+        );
     }
 
     #[test]
@@ -481,6 +555,13 @@ mod tests {
         let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated);
         assert_eq!(*c.sleeps.borrow(), vec![1000]);
+        assert_eq!(
+            t.warnings,
+            vec![format!(
+                "succeeded after 2 attempts (429); PUT {}",
+                creds_url()
+            )]
+        );
     }
 
     #[test]
@@ -517,5 +598,324 @@ mod tests {
         assert!(!r.to_json().contains(TOKEN));
         assert_eq!(r.http_status(), 502);
         assert_eq!(r.failure_summary(), "default (cloudflare)");
+    }
+
+    fn hs(kid: &str) -> Value {
+        json!({"kty":"oct","kid":kid,"alg":"HS256"})
+    }
+
+    fn sent_bodies(c: &FakeClient, method: Method) -> Vec<Value> {
+        c.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn answer(c: &FakeClient, method: Method, keys: &[Value]) {
+        let body = json!({"success":true,"errors":[],"messages":[],"result":{"keys":keys}});
+        c.json(method, &creds_url(), 200, &body.to_string());
+    }
+
+    fn live_answer(c: &FakeClient, keys: &[Value]) {
+        let config = json!({"success":true,"errors":[],"messages":[],"result":{"id":CONFIG,"credentials":{"keys":keys}}});
+        c.json(Method::Get, &config_url(), 200, &config.to_string());
+    }
+
+    /// Issue 10 point 1: a live symmetric key survives the sync, carried without `k` by PATCH.
+    #[test]
+    fn live_symmetric_keys_are_kept_through_patch() {
+        let c = scripted(&[a(), b()], &[hs("hmac-1"), a()]);
+        answer(&c, Method::Patch, &[a(), b(), hs("hmac-1")]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert!(
+            c.sent_to(Method::Put).is_empty(),
+            "a PUT would destroy the secret"
+        );
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), b(), hs("hmac-1")]})]
+        );
+        assert_eq!(
+            t.kept,
+            vec![KeptKey {
+                kid: "hmac-1".into(),
+                alg: "HS256".into(),
+                why: "symmetric key managed outside the IdP: Cloudflare never returns its secret, so the write keeps it through PATCH",
+            }]
+        );
+        let d = t.diff.unwrap();
+        assert_eq!(
+            (d.added, d.removed, d.unchanged),
+            (vec!["b".to_owned()], vec![], vec!["a".to_owned()])
+        );
+    }
+
+    #[test]
+    fn the_issue_example_keeps_hmac_1_and_removes_nothing() {
+        // Live [oct hmac-1, K], IdP publishes [K]: nothing to write at all.
+        let c = scripted(&[a()], &[hs("hmac-1"), a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Unchanged, "{t:?}");
+        assert_eq!(t.diff.unwrap().removed, Vec::<String>::new());
+        assert!(c.sent_to(Method::Put).is_empty() && c.sent_to(Method::Patch).is_empty());
+    }
+
+    #[test]
+    fn the_preview_lists_kept_keys_and_never_removes_them() {
+        let c = scripted(&[b()], &[hs("h"), a()]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.full_replacement = FullReplacement::AllowedBySetting;
+        let t = run_one(&c, &cfg, Mode::Preview);
+        assert_eq!(t.outcome, Outcome::WouldUpdate);
+        assert_eq!(t.kept.len(), 1);
+        assert_eq!(t.diff.unwrap().removed, vec!["a"]);
+        assert!(c.sent_to(Method::Patch).is_empty());
+    }
+
+    #[test]
+    fn a_symmetric_key_cloudflare_did_not_keep_fails_the_write() {
+        let c = scripted(&[a(), b()], &[hs("h"), a()]);
+        answer(&c, Method::Patch, &[a(), b()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(e.code, "CF_VERIFY_MISMATCH");
+        assert!(e.message.contains(": h (HS256); "), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refused_patch_fails_with_its_own_code_and_writes_nothing() {
+        for (status, body) in [
+            (
+                405,
+                r#"{"success":false,"errors":[{"code":7001,"message":"Method PATCH not available for that URI."}]}"#,
+            ),
+            (
+                404,
+                r#"{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}"#,
+            ),
+        ] {
+            let c = scripted(&[a(), b()], &[hs("h"), a()]);
+            c.json(Method::Patch, &creds_url(), status, body);
+            let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+            let e = t.error.unwrap();
+            assert_eq!(
+                (e.stage, e.code),
+                (Stage::Cloudflare, "CF_PATCH_REFUSED"),
+                "{status}"
+            );
+            assert!(e.hint.contains("separate configuration"));
+            assert_eq!(c.sent_to(Method::Patch).len(), 1, "not retried");
+            assert!(
+                c.sent_to(Method::Put).is_empty(),
+                "never falls back to a PUT"
+            );
+        }
+    }
+
+    #[test]
+    fn kept_keys_count_toward_max_keys() {
+        let c = scripted(&[a(), b()], &[hs("h1"), hs("h2")]);
+        answer(&c, Method::Patch, &[a(), hs("h1"), hs("h2")]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.jwks.max_keys = 3;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), hs("h1"), hs("h2")]})]
+        );
+        let drops: Vec<(&str, String)> = t
+            .dropped
+            .iter()
+            .map(|d| (d.reason.code(), d.reason.to_string()))
+            .collect();
+        assert_eq!(
+            drops,
+            vec![("OVER_LIMIT", "over the limit of 1 keys".to_owned())]
+        );
+        assert_eq!(
+            t.warnings,
+            vec!["2 of the 3 MAX_KEYS slots hold kept symmetric keys; the IdP's keys get 1"]
+        );
+    }
+
+    #[test]
+    fn no_room_beside_kept_keys_fails_before_any_write() {
+        let c = scripted(&[a()], &[hs("h1"), hs("h2")]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.jwks.max_keys = 2;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!((e.stage, e.code), (Stage::Plan, "KEY_LIMIT_REACHED"));
+        assert!(c.sent_to(Method::Patch).is_empty() && c.sent_to(Method::Put).is_empty());
+    }
+
+    /// Issue 10 point 6: a key set that shares nothing with live is refused by default.
+    #[test]
+    fn a_full_replacement_is_refused_in_sync_and_preview_alike() {
+        for mode in [Mode::Sync, Mode::Preview] {
+            let c = scripted(&[b()], &[a()]);
+            let t = run_one(&c, &config(&[JWKS_URL]), mode);
+            assert_eq!(t.outcome, Outcome::Failed, "{mode:?}");
+            let e = t.error.unwrap();
+            assert_eq!((e.stage, e.code), (Stage::Plan, "FULL_REPLACEMENT_REFUSED"));
+            assert_eq!(
+                e.message,
+                format!("the IdP's keys (b) share no kid and alg with the live keys (a); a write would replace every live key at once, so nothing was written; {}", config_url())
+            );
+            assert!(
+                e.hint.contains("POST /?allow_full_replacement=true")
+                    && e.hint.contains("ALLOW_FULL_REPLACEMENT=true")
+            );
+            assert_eq!(
+                t.diff.unwrap().removed,
+                vec!["a"],
+                "the preview shows what it would remove"
+            );
+            assert!(c.sent_to(Method::Put).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_full_replacement_goes_ahead_when_allowed() {
+        for (allowance, by) in [
+            (FullReplacement::AllowedBySetting, "ALLOW_FULL_REPLACEMENT"),
+            (FullReplacement::AllowedOnce, "?allow_full_replacement=true"),
+        ] {
+            let c = scripted(&[b()], &[a()]);
+            put_answers(&c, 200, &[b()]);
+            let mut cfg = config(&[JWKS_URL]);
+            cfg.full_replacement = allowance;
+            let t = run_one(&c, &cfg, Mode::Sync);
+            assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+            assert_eq!(
+                t.warnings,
+                vec![format!("full replacement allowed by {by}: every live key (a) is replaced by the IdP's (b)")]
+            );
+            assert_eq!(put_body(&c), json!({"keys": [b()]}));
+        }
+    }
+
+    #[test]
+    fn only_symmetric_keys_live_is_not_a_full_replacement() {
+        let c = scripted(&[a()], &[hs("h")]);
+        answer(&c, Method::Patch, &[a(), hs("h")]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+    }
+
+    fn put_times(c: &FakeClient, answer: Result<Response, TransportError>) {
+        for _ in 0..3 {
+            c.on(Method::Put, &creds_url(), answer.clone());
+        }
+    }
+
+    fn gateway_timeout() -> Result<Response, TransportError> {
+        Ok(Response {
+            status: 504,
+            content_type: Some("text/plain".into()),
+            body: b"upstream request timeout".to_vec(),
+            ..Default::default()
+        })
+    }
+
+    /// Issue 10 point 4: a write without a definite answer is resolved by reading what is live.
+    #[test]
+    fn an_unknown_write_outcome_that_was_applied_is_an_update_with_a_warning() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, gateway_timeout());
+        live_answer(&c, &[a(), b()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            t.warnings,
+            vec!["the write got no definite answer (HTTP 504 from Cloudflare, not an API answer (starts \"upstream request timeout\") replacing credentials (PUT) after 3 attempts (504, 504, 504)); a re-read shows the keys sent live"]
+        );
+        assert_eq!(
+            c.sent_to(Method::Get)
+                .iter()
+                .filter(|u| **u == config_url())
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn an_unknown_write_outcome_that_was_not_applied_fails_with_the_live_kids() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, Err(TransportError::Timeout { after_ms: 8000 }));
+        live_answer(&c, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(
+            (e.stage, e.code),
+            (Stage::Cloudflare, "CF_WRITE_UNCONFIRMED")
+        );
+        assert_eq!(e.live_kids, Some(vec!["a".to_owned()]));
+        assert_eq!(
+            e.message,
+            format!("the write got no definite answer (no answer from Cloudflare within 8000 ms (FETCH_TIMEOUT_MS) replacing credentials (PUT) after 3 attempts (timeout, timeout, timeout)), and the keys live now are a, not the keys sent; {}", creds_url())
+        );
+    }
+
+    #[test]
+    fn an_unknown_write_outcome_that_cannot_be_re_read_fails_without_live_kids() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, Err(TransportError::Network("connection reset".into())));
+        for _ in 0..3 {
+            c.json(
+                Method::Get,
+                &config_url(),
+                503,
+                r#"{"success":false,"errors":[{"code":10002,"message":"Service Unavailable"}]}"#,
+            );
+        }
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(e.code, "CF_WRITE_UNCONFIRMED");
+        assert_eq!(e.live_kids, None);
+        assert!(e.message.contains("and re-reading failed: HTTP 503 from Cloudflare (10002: Service Unavailable) re-reading live keys after 3 attempts"), "{}", e.message);
+        assert_eq!(
+            e.cloudflare_errors,
+            vec![],
+            "the write itself got no Cloudflare error"
+        );
+    }
+
+    #[test]
+    fn settings_warnings_reach_the_report_and_the_log_lines() {
+        let c = scripted(&[a()], &[a()]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.warnings = vec!["CF_API_TOKEN: removed the quotes around the token; re-enter the secret bare with `wrangler secret put CF_API_TOKEN`".into()];
+        let r = block_on(run(&c, &cfg, Mode::Sync, 0));
+        assert_eq!(r.warnings, cfg.warnings);
+        let line: Value = serde_json::from_str(&r.log_lines("cron")[0].1).unwrap();
+        assert_eq!(line["run_warnings"], json!(cfg.warnings));
+        assert_eq!(line["outcome"], "unchanged");
+    }
+
+    #[test]
+    fn a_read_that_succeeded_after_retries_is_a_warning() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({ "keys": [a()] }).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 502, "<html>bad gateway</html>");
+        live_answer(&c, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Unchanged);
+        assert_eq!(
+            t.warnings,
+            vec![format!(
+                "succeeded after 2 attempts (502); GET {}",
+                config_url()
+            )]
+        );
     }
 }
