@@ -183,13 +183,8 @@ impl<C: Client> Run<'_, C> {
                             cause.cause()
                         ));
                     }
-                    other => {
-                        return Err(cloudflare::unconfirmed(
-                            cause,
-                            other.as_ref().map_err(Clone::clone),
-                        )
-                        .into())
-                    }
+                    Ok(now) => return Err(cloudflare::unconfirmed(cause, Ok(&now)).into()),
+                    Err(e) => return Err(cloudflare::unconfirmed(cause, Err(e)).into()),
                 }
             }
         }
