@@ -34,6 +34,8 @@ const IDP_FAILURES = [
   ['401', { status: 401 }, 'fetch', 'JWKS_FORBIDDEN', /^HTTP 401 from the IdP; /, /JWKS_URL/],
   ['404', { status: 404 }, 'fetch', 'JWKS_NOT_FOUND', /^HTTP 404 from the IdP; /, /JWKS_URL.*OIDC_ISSUER/],
   ['410', { status: 410 }, 'fetch', 'JWKS_NOT_FOUND', /^HTTP 410 from the IdP; /, /JWKS_URL/],
+  ["the edge's TLS failure (526)", { status: 526 }, 'fetch', 'JWKS_TLS_ERROR', /^HTTP 526 from the IdP after 3 attempts/, /certificate/],
+  ["the edge's DNS failure (530, 1016)", { status: 530 }, 'fetch', 'JWKS_DNS_ERROR', /^HTTP 530 from the IdP after 3 attempts/, /DNS/],
   ['slow answer past the timeout', { delayMs: 2000 }, 'fetch', 'JWKS_TIMEOUT', /^no answer from the IdP within 500 ms \(FETCH_TIMEOUT_MS\) after 3 attempts/, /FETCH_TIMEOUT_MS/],
   ['dropped connection', { drop: true }, 'fetch', 'JWKS_UNREACHABLE', /^no answer from the IdP \(network error: /, /DNS/],
   ['redirect loop', { redirect: 'loop' }, 'fetch', 'JWKS_REDIRECT', /^more than 3 redirects/, /final https URL/],
