@@ -14,6 +14,7 @@ export function parseFault(text) {
       case 'times': spec.times = Number(v); break;
       case 'malformed': spec.malformed = true; break;
       case 'drop': spec.drop = true; break;
+      case 'apply': spec.apply = true; break;
       default: throw new Error(`--fault ${text}: unknown part ${part}`);
     }
   }

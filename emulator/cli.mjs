@@ -24,13 +24,18 @@ Options:
   --idp NAME[=FIXTURE]  serve an IdP (repeatable): from a JWKS fixture file,
                         or with one generated RSA 2048 RS256 key
   --put-shape top|result|both
-                        where the PUT credentials answer carries the keys
-                        (default top, as the SDKs describe)
+                        where the PUT and PATCH credentials answers carry the
+                        keys (default result, the newest schema; top is the
+                        older SDKs' shape)
+  --no-patch            PATCH credentials answers 405 (an API without it)
   --fault ROUTE:KIND[,times=N]
                         inject a fault (repeatable). ROUTE is listConfigs,
-                        getConfig, putCredentials or *. KIND is status=CODE,
-                        delay=MS, malformed or drop. Examples:
+                        getConfig, putCredentials, patchCredentials or *.
+                        KIND is status=CODE (with code=N, apply), delay=MS,
+                        malformed or drop. Examples:
                           --fault putCredentials:status=503,times=2
+                          --fault getConfig:status=403,code=10403
+                          --fault putCredentials:status=504,apply
                           --fault getConfig:delay=3000
                           --fault '*:drop,times=1'
   --rate-limit [SECONDS] answer every API call 429 (code 971) with
@@ -54,6 +59,7 @@ async function main(argv) {
       config: { type: 'string', multiple: true },
       idp: { type: 'string', multiple: true },
       'put-shape': { type: 'string' },
+      'no-patch': { type: 'boolean' },
       fault: { type: 'string', multiple: true },
       'rate-limit': { type: 'string' },
       'drop-kid': { type: 'string', multiple: true },
@@ -83,6 +89,7 @@ async function main(argv) {
     idps,
     sinks: values.sink,
     putResponseShape: values['put-shape'],
+    patchSupported: !values['no-patch'],
   });
   for (const f of values.fault ?? []) emu.fault(parseFault(f));
   if (values['rate-limit'] !== undefined) emu.rateLimit(true, values['rate-limit'] === '' ? 60 : Number(values['rate-limit']));

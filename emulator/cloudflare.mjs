@@ -1,8 +1,8 @@
 // The Cloudflare API face: token validation configurations under /client/v4.
 
 import { STATUS_CODES } from 'node:http';
-import { CODES, DOCUMENTATION_URL_403 } from './codes.mjs';
-import { checkCredentials } from './keys.mjs';
+import { CODES, BY_CODE, DOCUMENTATION_URL_403 } from './codes.mjs';
+import { checkCredentials, publicView } from './keys.mjs';
 import { RuleList } from './faults.mjs';
 
 export const CF_BASE_PATH = '/client/v4';
@@ -11,7 +11,7 @@ export const DEFAULT_CONFIG_ID = '4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7';
 export const DEFAULT_TOKEN = 'test-cf-api-token';
 export const DEFAULT_MAX_KEYS = 16;
 /** Route names, for fault injection and request filtering. */
-export const CF_ROUTES = Object.freeze(['listConfigs', 'getConfig', 'putCredentials']);
+export const CF_ROUTES = Object.freeze(['listConfigs', 'getConfig', 'putCredentials', 'patchCredentials']);
 export const PUT_RESPONSE_SHAPES = Object.freeze(['top', 'result', 'both']);
 const PAGE_DEFAULT = 20;
 const PAGE_MAX = 50;
@@ -32,23 +32,40 @@ function failure(kind, message, extra = {}) {
   return reply(extra.status ?? c.status, envelope({ success: false, errors: [{ code: c.code, message: message ?? c.message }] }));
 }
 
+/**
+ * One `errors[]` entry for an injected fault, shaped as the API shapes it: every 403 carries
+ * `documentation_url` (changelog 2026-08-20), and a 6003 carries its cause 6111 in `error_chain`.
+ */
+function faultError(status, code, message) {
+  const e = { code, message: message ?? BY_CODE[code]?.message ?? STATUS_CODES[status] ?? 'Injected fault' };
+  if (code === CODES.BAD_HEADERS.code) e.error_chain = [{ code: CODES.BAD_AUTHORIZATION_FORMAT.code, message: CODES.BAD_AUTHORIZATION_FORMAT.message }];
+  if (status === 403) e.documentation_url = DOCUMENTATION_URL_403;
+  return e;
+}
+
 export class CloudflareApi {
   #configs = new Map(); // "zone/config" -> config
   #faults = new RuleList();
   #dropKids = new Set();
   #rateLimit = null; // { retryAfter } when on
 
-  constructor({ token = DEFAULT_TOKEN, maxKeys = DEFAULT_MAX_KEYS, configs, putResponseShape = 'top' } = {}) {
+  constructor({ token = DEFAULT_TOKEN, maxKeys = DEFAULT_MAX_KEYS, configs, putResponseShape = 'result', patchSupported = true } = {}) {
     if (!Number.isInteger(maxKeys) || maxKeys < 0) throw new TypeError(`maxKeys must be a non-negative integer, got ${maxKeys}`);
     this.token = token;
     this.maxKeys = maxKeys;
     this.setPutResponseShape(putResponseShape);
+    this.setPatchSupported(patchSupported);
     for (const c of configs ?? [{ zoneId: DEFAULT_ZONE_ID, configId: DEFAULT_CONFIG_ID }]) this.addConfig(c);
   }
 
   setPutResponseShape(shape) {
     if (!PUT_RESPONSE_SHAPES.includes(shape)) throw new TypeError(`putResponseShape must be one of ${PUT_RESPONSE_SHAPES.join(', ')}`);
     this.putResponseShape = shape;
+  }
+
+  /** With `false`, PATCH …/credentials answers 405 / 7001, as an API without the route would. */
+  setPatchSupported(on) {
+    this.patchSupported = Boolean(on);
   }
 
   addConfig({ zoneId, configId, title, description, tokenSources, keys = [] }) {
@@ -73,6 +90,7 @@ export class CloudflareApi {
     return c;
   }
 
+  /** The stored keys as stored, symmetric secrets included (test set-up and assertions only). */
   storedKeys(zoneId = DEFAULT_ZONE_ID, configId = DEFAULT_CONFIG_ID) {
     return structuredClone(this.#config(zoneId, configId).credentials.keys);
   }
@@ -91,24 +109,31 @@ export class CloudflareApi {
 
   /**
    * What the validating edge (edge.mjs) needs of a configuration: its stored credentials as
-   * stored (secret members included) and its token sources. Throws (status 404) when unknown.
+   * stored (secret members included: a symmetric key's `k`, which no API answer shows) and its
+   * token sources. Throws (status 404) when unknown.
    */
   validationSettings(zoneId, configId) {
     const c = this.#config(zoneId, configId);
     return { keys: structuredClone(c.credentials.keys), tokenSources: [...c.token_sources] };
   }
 
+  /** A configuration as answers show it: no zone id, and no symmetric key's `k`. */
   #view(c) {
     const { zoneId, ...rest } = c;
-    return structuredClone(rest);
+    const view = structuredClone(rest);
+    view.credentials.keys = view.credentials.keys.map(publicView);
+    return view;
   }
 
   /**
-   * Inject a fault on a route ('listConfigs' | 'getConfig' | 'putCredentials' | '*').
-   * spec: { status, code?, message?, delayMs?, malformed?, drop?, times? }.
+   * Inject a fault on a route ('listConfigs' | 'getConfig' | 'putCredentials' | 'patchCredentials' | '*').
+   * spec: { status, code?, message?, body?, retryAfter?, apply?, delayMs?, malformed?, drop?, times? }.
+   * `body` answers that text (text/plain) instead of an envelope, as a gateway does; `apply`
+   * makes a write take effect before the fault answers (a lost answer).
    */
   fault({ route = '*', times, ...spec } = {}) {
     if (route !== '*' && !CF_ROUTES.includes(route)) throw new TypeError(`unknown route ${route}; one of ${CF_ROUTES.join(', ')} or *`);
+    if (spec.body !== undefined && spec.status === undefined) throw new TypeError('a fault with a body needs a status');
     if (spec.status === undefined && !spec.malformed && !spec.drop && spec.delayMs === undefined) {
       throw new TypeError('a fault needs status, malformed, drop or delayMs');
     }
@@ -137,7 +162,7 @@ export class CloudflareApi {
     const m = ROUTE_RE.exec(rest);
     if (!m) return null;
     const [, , configId, credentials] = m;
-    if (credentials) return method === 'PUT' ? 'putCredentials' : 'methodNotAllowed';
+    if (credentials) return { PUT: 'putCredentials', PATCH: 'patchCredentials' }[method] ?? 'methodNotAllowed';
     if (configId) return method === 'GET' ? 'getConfig' : 'methodNotAllowed';
     return method === 'GET' ? 'listConfigs' : 'methodNotAllowed';
   }
@@ -158,16 +183,22 @@ export class CloudflareApi {
   }
 
   #answer(route, req, fault) {
+    if (fault?.apply) {
+      // The write takes effect, and its answer is lost: the fault answers instead.
+      this.#answer(route, req, null);
+      return this.#answer(route, req, { ...fault, apply: false });
+    }
     if (fault?.drop) return { drop: true };
     if (fault?.malformed) {
       return { status: fault.status ?? 200, headers: { 'content-type': 'application/json' }, body: '{"success":true,"errors":[],"messages":[],"result":{"id":' };
     }
     if (fault?.status !== undefined) {
-      const byStatus = { 403: CODES.AUTH, 404: CODES.BAD_OBJECT_ID, 429: CODES.RATE_LIMITED }[fault.status];
-      const code = fault.code ?? byStatus?.code ?? CODES.INJECTED_FAULT.code;
-      const message = fault.message ?? byStatus?.message ?? STATUS_CODES[fault.status] ?? 'Injected fault';
       const headers = fault.status === 429 ? { 'retry-after': String(fault.retryAfter ?? 60) } : {};
-      return reply(fault.status, envelope({ success: false, errors: [{ code, message }] }), headers);
+      if (fault.body !== undefined) return { status: fault.status, headers: { 'content-type': 'text/plain', ...headers }, body: String(fault.body) };
+      const byStatus = { 403: CODES.AUTH, 404: CODES.BAD_OBJECT_ID, 405: CODES.METHOD_NOT_ALLOWED, 429: CODES.RATE_LIMITED }[fault.status];
+      const code = fault.code ?? byStatus?.code ?? CODES.INJECTED_FAULT.code;
+      const message = fault.message ?? (fault.status === 405 && fault.code === undefined ? `Method ${req.method} not available for that URI.` : undefined);
+      return reply(fault.status, envelope({ success: false, errors: [faultError(fault.status, code, message)] }), headers);
     }
     if (!this.#authorized(req.headers.authorization)) {
       return reply(403, envelope({ success: false, errors: [{ code: CODES.AUTH.code, message: CODES.AUTH.message, documentation_url: DOCUMENTATION_URL_403 }] }));
@@ -184,12 +215,15 @@ export class CloudflareApi {
     const config = this.#configs.get(`${zoneId}/${configId}`);
     if (!config) return notFound();
     if (route === 'getConfig') return reply(200, envelope({ result: this.#view(config) }));
-    // putCredentials
-    const outcome = checkCredentials(req.body, { maxKeys: this.maxKeys, dropKids: this.#dropKids });
+    if (route === 'patchCredentials' && !this.patchSupported) return failure('METHOD_NOT_ALLOWED', 'Method PATCH not available for that URI.');
+    // putCredentials, patchCredentials
+    const stored = route === 'patchCredentials' ? config.credentials.keys : undefined;
+    const outcome = checkCredentials(req.body, { maxKeys: this.maxKeys, dropKids: this.#dropKids, stored });
     if (!outcome.ok) return reply(outcome.status, envelope({ success: false, errors: outcome.errors }));
     config.credentials.keys = outcome.keys;
     config.last_updated = new Date().toISOString();
-    const keys = structuredClone(outcome.keys);
+    // UNCONFIRMED: whether the PATCH answer has the PUT answer's shape; the same here.
+    const keys = outcome.keys.map(publicView);
     const answer = { success: true, errors: [], messages: outcome.messages };
     if (this.putResponseShape !== 'result') answer.keys = keys;
     if (this.putResponseShape !== 'top') answer.result = { keys: structuredClone(keys) };

@@ -16,12 +16,13 @@
 
 import { createServer } from 'node:http';
 import { CloudflareApi, CF_BASE_PATH, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from './cloudflare.mjs';
+import { publicView } from './keys.mjs';
 import { Idp } from './idp.mjs';
 import { Sink, SINK_PATH } from './sinks.mjs';
 import { edgeRespond, validateJwt } from './edge.mjs';
 
 export { CODES } from './codes.mjs';
-export { checkCredentials } from './keys.mjs';
+export { checkCredentials, publicView } from './keys.mjs';
 export { generateKeyPair, signJwt, thumbprint, DEFAULT_TOKEN_TTL_S } from './idp.mjs';
 export { validateJwt, tokenFrom, REASONS, CLOCK_SKEW_S } from './edge.mjs';
 export { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN, DEFAULT_MAX_KEYS, CF_ROUTES } from './cloudflare.mjs';
@@ -89,13 +90,14 @@ function matches(record, filter) {
  * @param {number} [options.maxKeys=16] keys allowed per configuration
  * @param {{zoneId:string, configId:string, title?:string, keys?:object[]}[]} [options.configs]
  * @param {(string|{name:string, fixture?:string, keys?:object[], generate?:object[], contentType?:string, audience?:string})[]} [options.idps] the first generated key of each signs
- * @param {'top'|'result'|'both'} [options.putResponseShape='top'] where the PUT answer carries the keys
+ * @param {'top'|'result'|'both'} [options.putResponseShape='result'] where the PUT and PATCH answers carry the keys
+ * @param {boolean} [options.patchSupported=true] false: PATCH …/credentials answers 405 / 7001
  * @param {string[]} [options.sinks] sinks to create at once (others are created on first use)
  */
-export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], sinks = [], putResponseShape } = {}) {
+export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKeys, configs, idps = [], sinks = [], putResponseShape, patchSupported } = {}) {
   let origin = null;
   const getOrigin = () => origin;
-  const cf = new CloudflareApi({ token, maxKeys, configs, putResponseShape });
+  const cf = new CloudflareApi({ token, maxKeys, configs, putResponseShape, patchSupported });
   const idpMap = new Map();
   const sinkMap = new Map();
   const requests = [];
@@ -265,6 +267,7 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     rateLimit: (on, retryAfterSeconds) => cf.rateLimit(on, retryAfterSeconds),
     dropKidOnPut: (kid) => cf.dropKidOnPut(kid),
     setPutResponseShape: (shape) => cf.setPutResponseShape(shape),
+    setPatchSupported: (on) => cf.setPatchSupported(on),
     get maxKeys() {
       return cf.maxKeys;
     },
@@ -282,6 +285,7 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
       token: '[redacted]',
       maxKeys: cf.maxKeys,
       putResponseShape: cf.putResponseShape,
+      patchSupported: cf.patchSupported,
       configs: cf.configs(),
       ...cf.faultState(),
       idps: [...idpMap.values()].map((i) => i.state()),
@@ -306,8 +310,9 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     if (head === 'configs') {
       if (post && a === undefined) return api.addConfig(body), { ok: true };
       if (a && b && c === 'keys') {
-        if (method === 'GET') return api.storedKeys(a, b);
-        if (post) return api.setStoredKeys(a, b, body.keys), { keys: api.storedKeys(a, b) };
+        // Over HTTP a symmetric key's secret is redacted, as in every answer of the API face.
+        if (method === 'GET') return api.storedKeys(a, b).map(publicView);
+        if (post) return api.setStoredKeys(a, b, body.keys), { keys: api.storedKeys(a, b).map(publicView) };
       }
     }
     if (post && head === 'fault') return api.fault(body), { ok: true, ...cf.faultState() };
@@ -315,6 +320,7 @@ export async function startEmulator({ port = 0, host = '127.0.0.1', token, maxKe
     if (post && head === 'rate-limit') return api.rateLimit(body.on ?? true, body.retryAfter), { ok: true, ...cf.faultState() };
     if (post && head === 'drop-kid') return api.dropKidOnPut(body.kid), { ok: true, ...cf.faultState() };
     if (post && head === 'put-response-shape') return api.setPutResponseShape(body.shape), { ok: true };
+    if (post && head === 'patch-supported') return api.setPatchSupported(body.on ?? true), { ok: true };
     if (post && head === 'max-keys') return (api.maxKeys = Number(body.maxKeys)), { ok: true };
     if (head === 'sink' && a) {
       if (method === 'GET' && b === undefined) return sink(a).state();

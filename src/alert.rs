@@ -7,18 +7,21 @@
 //!
 //! # Format
 //! ```text
-//! {"text": "jwks-sync prod: FAILING at fetch (JWKS_HTTP_STATUS): fetch https://…: expected 2xx, got 503 (run 12, cron)",
+//! {"text": "jwks-sync prod: FAILING at fetch (JWKS_UNAVAILABLE): HTTP 503 from the IdP …; https://… (run 12, cron)\nWhat to do: The IdP answered 5xx …",
 //!  "event": "failing" | "recovered" | "keys_changed",
 //!  "target": "prod", "zone_id": "…", "config_id": "…",
-//!  "outcome": "failed", "code": "JWKS_HTTP_STATUS",
-//!  "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "…"},
+//!  "outcome": "failed", "code": "JWKS_UNAVAILABLE", "hint": "The IdP answered 5xx …",
+//!  "error": {"stage": "fetch", "code": "JWKS_UNAVAILABLE", "message": "…", "hint": "…"},
 //!  "kids": {"added": ["k2"], "removed": ["k1"]},
 //!  "run_id": 12, "trigger": "cron", "restored_from": 9, "time": "2026-09-14T10:05:00Z"}
 //! ```
 //! `text` is plain text (no markup, at most [`TEXT_CHARS`] characters) that Slack, Mattermost and
-//! Discord's `/slack` endpoint display as the message (operations.md §2.6); the other fields are
-//! for machines. `error` is present for `failing`, `kids` when live keys changed, `restored_from`
-//! for a rollback. Nothing secret: keys by `kid` only, and no URL of the webhook or heartbeat.
+//! Discord's `/slack` endpoint display as the message (operations.md §2.6); its second line, the
+//! error's hint, is there only when the whole text fits. The other fields are for machines.
+//! `error` and `hint` are present for `failing` (`error` as the run reported it, with
+//! `cloudflare_errors` and `live_kids` when there are some), `kids` when live keys changed,
+//! `restored_from` for a rollback. Nothing secret: keys by `kid` only, and no URL of the webhook
+//! or heartbeat.
 
 use serde::Serialize;
 
@@ -96,6 +99,8 @@ pub fn body(event: Event, report: &TargetReport, trigger: Trigger, time_ms: u64)
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<&'static str>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<&'a ErrorReport>,
         #[serde(skip_serializing_if = "Option::is_none")]
         kids: Option<Kids>,
@@ -115,6 +120,7 @@ pub fn body(event: Event, report: &TargetReport, trigger: Trigger, time_ms: u64)
         config_id: &report.config_id,
         outcome: report.outcome,
         code: report.error.as_ref().map(|e| e.code),
+        hint: report.error.as_ref().map(|e| e.hint),
         error: report.error.as_ref(),
         kids,
         run_id: report.run_id,
@@ -125,7 +131,8 @@ pub fn body(event: Event, report: &TargetReport, trigger: Trigger, time_ms: u64)
     serde_json::to_string(&b).unwrap_or_default()
 }
 
-/// The human line: target and what happened first, then the detail, then the run.
+/// The human text: target and what happened first, then the detail, then the run; then, on a
+/// second line, what to do (the error's hint) when the whole text fits [`TEXT_CHARS`].
 fn text(event: Event, report: &TargetReport, kids: Option<&Kids>, trigger: Trigger) -> String {
     let mut t = format!("jwks-sync {}: ", report.name);
     match event {
@@ -157,7 +164,13 @@ fn text(event: Event, report: &TargetReport, kids: Option<&Kids>, trigger: Trigg
         Some(id) => t.push_str(&format!(" (run {id}, {})", trigger.as_str())),
         None => t.push_str(&format!(" ({})", trigger.as_str())),
     }
-    if t.chars().count() > TEXT_CHARS {
+    const WHAT_TO_DO: &str = "\nWhat to do: ";
+    let hint = report.error.as_ref().map_or("", |e| e.hint);
+    let length = t.chars().count();
+    if !hint.is_empty() && length + WHAT_TO_DO.len() + hint.chars().count() <= TEXT_CHARS {
+        t.push_str(WHAT_TO_DO);
+        t.push_str(hint);
+    } else if length > TEXT_CHARS {
         t = t.chars().take(TEXT_CHARS - 1).collect();
         t.push('…');
     }
@@ -191,6 +204,7 @@ mod tests {
             restored_from: None,
             outcome,
             keys: Vec::new(),
+            kept: Vec::new(),
             dropped: Vec::new(),
             diff: Some(Diff {
                 added: vec!["k2".into()],
@@ -202,8 +216,11 @@ mod tests {
             warnings: Vec::new(),
             error: (outcome == Outcome::Failed).then(|| ErrorReport {
                 stage: Stage::Fetch,
-                code: "JWKS_HTTP_STATUS",
-                message: "fetch https://idp.example/jwks: expected 2xx, got 503".into(),
+                code: "JWKS_UNAVAILABLE",
+                message: "HTTP 503 from the IdP; https://idp.example/jwks".into(),
+                hint: crate::catalogue::hint("JWKS_UNAVAILABLE"),
+                cloudflare_errors: Vec::new(),
+                live_kids: None,
             }),
         }
     }
@@ -283,13 +300,15 @@ mod tests {
             T,
         ))
         .unwrap();
+        let hint = crate::catalogue::hint("JWKS_UNAVAILABLE");
+        assert!(!hint.is_empty());
         assert_eq!(
             b,
             json!({
-                "text": "jwks-sync prod: FAILING at fetch (JWKS_HTTP_STATUS): fetch https://idp.example/jwks: expected 2xx, got 503 (run 12, cron)",
+                "text": format!("jwks-sync prod: FAILING at fetch (JWKS_UNAVAILABLE): HTTP 503 from the IdP; https://idp.example/jwks (run 12, cron)\nWhat to do: {hint}"),
                 "event": "failing", "target": "prod", "zone_id": "z", "config_id": "c",
-                "outcome": "failed", "code": "JWKS_HTTP_STATUS",
-                "error": {"stage": "fetch", "code": "JWKS_HTTP_STATUS", "message": "fetch https://idp.example/jwks: expected 2xx, got 503"},
+                "outcome": "failed", "code": "JWKS_UNAVAILABLE", "hint": hint,
+                "error": {"stage": "fetch", "code": "JWKS_UNAVAILABLE", "message": "HTTP 503 from the IdP; https://idp.example/jwks", "hint": hint},
                 "run_id": 12, "trigger": "cron", "time": "2026-09-14T10:05:00Z"
             })
         );
@@ -310,6 +329,7 @@ mod tests {
         );
         assert_eq!(b["kids"], json!({"added": ["k2"], "removed": ["k1"]}));
         assert_eq!(b.get("error"), None);
+        assert_eq!(b.get("hint"), None);
         let mut r = report(Outcome::Updated);
         r.restored_from = Some(9);
         let b: Value =
@@ -341,7 +361,31 @@ mod tests {
         let text = b["text"].as_str().unwrap();
         assert_eq!(text.chars().count(), TEXT_CHARS);
         assert!(text.ends_with('…'));
-        // The machine fields keep the whole message.
+        // The machine fields keep the whole message, and the hint.
         assert_eq!(b["error"]["message"].as_str().unwrap().len(), 5000);
+        assert_eq!(b["hint"], crate::catalogue::hint("JWKS_UNAVAILABLE"));
+    }
+
+    /// The hint's line goes in only when the whole text fits: it is never cut.
+    #[test]
+    fn the_hint_is_a_second_line_when_it_fits() {
+        let hint = crate::catalogue::hint("JWKS_UNAVAILABLE");
+        let head_of = |message_chars: usize| {
+            let mut r = report(Outcome::Failed);
+            r.error.as_mut().unwrap().message = "x".repeat(message_chars);
+            let b: Value =
+                serde_json::from_str(&body(Event::Failing, &r, Trigger::Cron, T)).unwrap();
+            b["text"].as_str().unwrap().to_owned()
+        };
+        // "jwks-sync prod: FAILING at fetch (JWKS_UNAVAILABLE): " + message + " (run 12, cron)"
+        let frame =
+            "jwks-sync prod: FAILING at fetch (JWKS_UNAVAILABLE): ".len() + " (run 12, cron)".len();
+        let room = TEXT_CHARS - frame - "\nWhat to do: ".len() - hint.chars().count();
+        let fits = head_of(room);
+        assert_eq!(fits.chars().count(), TEXT_CHARS);
+        assert!(fits.ends_with(&format!(" (run 12, cron)\nWhat to do: {hint}")));
+        let over = head_of(room + 1);
+        assert!(!over.contains("What to do"));
+        assert!(over.ends_with(" (run 12, cron)"));
     }
 }

@@ -3,16 +3,18 @@
 //!
 //! # Format
 //! ```text
-//! {"dry_run": false, "targets": [<target report>, …]}
+//! {"dry_run": false, "warnings": ["…"], "targets": [<target report>, …]}
 //! ```
 //! Each target report is passed on exactly as its object wrote it (see [`crate::report`]); the
-//! Worker reads only what it needs to aggregate: the name, the outcome and the failed stage.
+//! Worker reads only what it needs to aggregate: the name, the outcome and the failed stage. The
+//! top-level `warnings` are about the settings (`Config::warnings`: an API token that had to be
+//! cleaned up), the same for every target; each target's own are about its run.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Target;
-use crate::error::Stage;
+use crate::error::{ServiceError, Stage};
 use crate::ops::{Ops, StaleAfterFrom};
 use crate::report::{ErrorReport, TargetReport};
 
@@ -80,6 +82,8 @@ impl TargetAnswer {
 pub struct Answers {
     /// True when nothing could be written (a preview, `?dry_run=true`, or `DRY_RUN`).
     pub dry_run: bool,
+    /// The settings' warnings (see `Config::warnings`).
+    pub warnings: Vec<String>,
     /// One entry per target.
     pub targets: Vec<TargetAnswer>,
 }
@@ -112,7 +116,12 @@ impl Answers {
     /// The answer as one line of JSON. Each target's text is valid JSON (checked when it was
     /// read), so it is put in as it is.
     pub fn to_json(&self) -> String {
-        let mut out = format!("{{\"dry_run\":{},\"targets\":[", self.dry_run);
+        // A list of strings always serializes.
+        let warnings = serde_json::to_string(&self.warnings).unwrap_or_default();
+        let mut out = format!(
+            "{{\"dry_run\":{},\"warnings\":{warnings},\"targets\":[",
+            self.dry_run
+        );
         for (i, t) in self.targets.iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -125,8 +134,9 @@ impl Answers {
 }
 
 /// The report of a target whose Durable Object did not answer usably: outcome `failed`, stage
-/// `state`, with `code` (`STATE_TIMEOUT` or `STATE_UNAVAILABLE`) and `message`.
-pub fn unavailable(target: &Target, code: &'static str, message: String) -> TargetReport {
+/// `state`, with the code of `e` (`STATE_TIMEOUT`, `STATE_UNAVAILABLE`, or the object's own
+/// failure, see [`refused`]), `message`, and the hint.
+pub fn unavailable(target: &Target, e: ServiceError, message: String) -> TargetReport {
     TargetReport {
         name: target.name.clone(),
         zone_id: target.zone_id.clone(),
@@ -135,27 +145,52 @@ pub fn unavailable(target: &Target, code: &'static str, message: String) -> Targ
         restored_from: None,
         outcome: crate::report::Outcome::Failed,
         keys: Vec::new(),
+        kept: Vec::new(),
         dropped: Vec::new(),
         diff: None,
         retained: Vec::new(),
         warnings: Vec::new(),
         error: Some(ErrorReport {
             stage: Stage::State,
-            code,
+            code: e.code(),
             message,
+            hint: e.hint(),
+            cloudflare_errors: Vec::new(),
+            live_kids: None,
         }),
     }
 }
 
+/// What a target's object that refused a run (answered `status`, not 200, with body `text`) is
+/// reported as: its own failure when the body names one of stage `state` (`STATE_STORAGE`,
+/// `RUN_ABANDONED`, `TARGET_NOT_CONFIGURED`), else `STATE_UNAVAILABLE`; the message quotes the
+/// object's message, or the status when there is none.
+pub fn refused(status: u16, text: &str) -> (ServiceError, String) {
+    let body: Option<Value> = serde_json::from_str(text).ok();
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|v| v.pointer(&format!("/error/{name}")))
+            .and_then(Value::as_str)
+    };
+    let code = field("code")
+        .and_then(ServiceError::from_code)
+        .filter(|e| e.stage() == Some(Stage::State))
+        .unwrap_or(ServiceError::StateUnavailable);
+    let what = field("message").map_or_else(|| format!("HTTP {status}"), str::to_owned);
+    (code, format!("the target's state refused the run: {what}"))
+}
+
 /// The log line of a cron invocation that pinged a heartbeat URL, after its targets' own lines:
-/// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"fail ping sent"}`.
-/// A failed ping is a warning here (`"heartbeat":"success ping failed: HTTP 404"`), never a
-/// failed run.
+/// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"fail ping sent"}`,
+/// with `run_warnings` (the settings' warnings) when there are some. A failed ping is a warning
+/// here (`"heartbeat":"success ping failed: HTTP 404"`), never a failed run.
 pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
     #[derive(Serialize)]
     struct Line<'a> {
         event: &'static str,
         dry_run: bool,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        run_warnings: &'a [String],
         targets: usize,
         failed: Vec<String>,
         heartbeat: &'a str,
@@ -168,6 +203,7 @@ pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
     let line = Line {
         event: "jwks-sync-cron",
         dry_run: answers.dry_run,
+        run_warnings: &answers.warnings,
         targets: answers.targets.len(),
         failed,
         heartbeat,
@@ -176,11 +212,11 @@ pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
 }
 
 /// A target's entry in `GET /status` when its Durable Object did not answer:
-/// `{"name":…,"zone_id":…,"config_id":…,"error":{"stage":"state","code":…,"message":…}}`.
-pub fn unavailable_status(target: &Target, code: &'static str, message: &str) -> String {
+/// `{"name":…,"zone_id":…,"config_id":…,"error":{"stage":"state","code":…,"message":…,"hint":…}}`.
+pub fn unavailable_status(target: &Target, e: ServiceError, message: &str) -> String {
     serde_json::json!({
         "name": target.name, "zone_id": target.zone_id, "config_id": target.config_id,
-        "error": {"stage": Stage::State, "code": code, "message": message},
+        "error": {"stage": Stage::State, "code": e.code(), "message": message, "hint": e.hint()},
     })
     .to_string()
 }
@@ -229,6 +265,7 @@ mod tests {
         let bad = json!({"name":"staging","outcome":"failed","error":{"stage":"fetch","code":"JWKS_TIMEOUT","message":"m"}});
         let a = Answers {
             dry_run: false,
+            warnings: Vec::new(),
             targets: vec![
                 TargetAnswer::from_json(ok.to_owned()).unwrap(),
                 answer(bad.clone()),
@@ -239,17 +276,21 @@ mod tests {
         assert_eq!(a.failure_summary(), "staging (fetch)");
         let body: Value = serde_json::from_str(&a.to_json()).unwrap();
         let ok_value: Value = serde_json::from_str(ok).unwrap();
-        assert_eq!(body, json!({"dry_run": false, "targets": [ok_value, bad]}));
+        assert_eq!(
+            body,
+            json!({"dry_run": false, "warnings": [], "targets": [ok_value, bad]})
+        );
         // A report is passed on byte for byte: its key order is kept.
-        assert!(a
-            .to_json()
-            .starts_with(&format!(r#"{{"dry_run":false,"targets":[{ok},"#)));
+        assert!(a.to_json().starts_with(&format!(
+            r#"{{"dry_run":false,"warnings":[],"targets":[{ok},"#
+        )));
     }
 
     #[test]
     fn all_succeeded_is_200() {
         let a = Answers {
             dry_run: true,
+            warnings: Vec::new(),
             targets: vec![answer(json!({"name":"p","outcome":"would_update"}))],
         };
         assert!(!a.failed());
@@ -285,17 +326,23 @@ mod tests {
 
     #[test]
     fn an_unavailable_target_is_failed_at_state() {
-        let t = TargetAnswer::from_report(&unavailable(&target(), "STATE_TIMEOUT", "m".into()));
+        let t = TargetAnswer::from_report(&unavailable(
+            &target(),
+            ServiceError::StateTimeout,
+            "m".into(),
+        ));
         let a = Answers {
             dry_run: false,
+            warnings: Vec::new(),
             targets: vec![t],
         };
         assert_eq!(a.failure_summary(), "prod (state)");
         let body: Value = serde_json::from_str(&a.to_json()).unwrap();
         assert_eq!(
             body["targets"][0],
-            json!({"name":"prod","zone_id":"z","config_id":"c","outcome":"failed","keys":[],"dropped":[],"warnings":[],
-                   "error":{"stage":"state","code":"STATE_TIMEOUT","message":"m"}})
+            json!({"name":"prod","zone_id":"z","config_id":"c","outcome":"failed","keys":[],"kept":[],"dropped":[],"warnings":[],
+                   "error":{"stage":"state","code":"STATE_TIMEOUT","message":"m",
+                            "hint": crate::catalogue::hint("STATE_TIMEOUT")}})
         );
     }
 
@@ -303,9 +350,14 @@ mod tests {
     fn the_cron_line_names_failures_and_the_heartbeat() {
         let a = Answers {
             dry_run: false,
+            warnings: Vec::new(),
             targets: vec![
                 answer(json!({"name":"a","outcome":"unchanged"})),
-                TargetAnswer::from_report(&unavailable(&target(), "STATE_TIMEOUT", "m".into())),
+                TargetAnswer::from_report(&unavailable(
+                    &target(),
+                    ServiceError::StateTimeout,
+                    "m".into(),
+                )),
             ],
         };
         assert_eq!(
@@ -314,11 +366,12 @@ mod tests {
         );
         let ok = Answers {
             dry_run: true,
+            warnings: vec!["CF_API_TOKEN: w".into()],
             targets: vec![answer(json!({"name":"a","outcome":"would_update"}))],
         };
         assert_eq!(
             cron_line(&ok, "success ping failed: HTTP 404"),
-            r#"{"event":"jwks-sync-cron","dry_run":true,"targets":1,"failed":[],"heartbeat":"success ping failed: HTTP 404"}"#
+            r#"{"event":"jwks-sync-cron","dry_run":true,"run_warnings":["CF_API_TOKEN: w"],"targets":1,"failed":[],"heartbeat":"success ping failed: HTTP 404"}"#
         );
     }
 
@@ -334,15 +387,66 @@ mod tests {
             &["*/5 * * * *"],
             &[
                 r#"{"name":"a","runs":[]}"#.to_owned(),
-                unavailable_status(&target(), "STATE_TIMEOUT", "m"),
+                unavailable_status(&target(), ServiceError::StateTimeout, "m"),
             ],
         );
+        let hint = crate::catalogue::hint("STATE_TIMEOUT");
         assert_eq!(
             serde_json::from_str::<Value>(&body).unwrap(),
             json!({"stale_after_s": 900, "stale_after_from": "cron", "crons": ["*/5 * * * *"],
                    "targets": [{"name":"a","runs":[]},
-                               {"name":"prod","zone_id":"z","config_id":"c","error":{"stage":"state","code":"STATE_TIMEOUT","message":"m"}}]})
+                               {"name":"prod","zone_id":"z","config_id":"c","error":{"stage":"state","code":"STATE_TIMEOUT","message":"m","hint":hint}}]})
         );
         assert!(body.starts_with(r#"{"stale_after_s":900,"stale_after_from":"cron","crons":["*/5 * * * *"],"targets":[{"name":"a""#));
+    }
+
+    /// Issue 10's settings warnings reach the Worker's answer at the top level.
+    #[test]
+    fn the_settings_warnings_are_answered_at_the_top_level() {
+        let w = "CF_API_TOKEN: removed the quotes around the token; re-enter the secret bare with `wrangler secret put CF_API_TOKEN`";
+        let a = Answers {
+            dry_run: false,
+            warnings: vec![w.to_owned()],
+            targets: vec![answer(json!({"name":"p","outcome":"unchanged"}))],
+        };
+        let body: Value = serde_json::from_str(&a.to_json()).unwrap();
+        assert_eq!(body["warnings"], json!([w]));
+        assert_eq!(body["targets"][0]["outcome"], "unchanged");
+    }
+
+    #[test]
+    fn an_objects_own_failure_keeps_its_code() {
+        let body = |code: &str| {
+            json!({"error":{"code":code,"message":"the run this request waited for was abandoned"}})
+                .to_string()
+        };
+        assert_eq!(
+            refused(503, &body("RUN_ABANDONED")),
+            (
+                ServiceError::RunAbandoned,
+                "the target's state refused the run: the run this request waited for was abandoned"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            refused(500, &body("STATE_STORAGE")).0,
+            ServiceError::StateStorage
+        );
+        // A code of another stage, or none, is the object being unavailable.
+        assert_eq!(
+            refused(500, &body("CONFIG_INVALID")).0,
+            ServiceError::StateUnavailable
+        );
+        assert_eq!(
+            refused(404, &body("NOT_FOUND")).0,
+            ServiceError::StateUnavailable
+        );
+        assert_eq!(
+            refused(502, "<html>"),
+            (
+                ServiceError::StateUnavailable,
+                "the target's state refused the run: HTTP 502".to_owned()
+            )
+        );
     }
 }

@@ -42,6 +42,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Whether a write that shares no `(kid, alg)` with a non-empty live configuration may go ahead
+/// (see [`crate::plan::check_overlap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullReplacement {
+    /// Refused (the default).
+    Refused,
+    /// Allowed on every run: `ALLOW_FULL_REPLACEMENT=true`.
+    AllowedBySetting,
+    /// Allowed for this request only: `POST /?allow_full_replacement=true`.
+    AllowedOnce,
+}
+
 /// Where a target's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -92,6 +104,13 @@ pub struct Config {
     pub fetch_timeout_ms: u64,
     /// Freshness, grace period, heartbeat and alerts (see [`crate::ops`]).
     pub ops: Ops,
+    /// Whether a write may replace every live key. Env `ALLOW_FULL_REPLACEMENT`, default false
+    /// ([`FullReplacement::Refused`]); the shell raises it to [`FullReplacement::AllowedOnce`] for
+    /// `POST /?allow_full_replacement=true`.
+    pub full_replacement: FullReplacement,
+    /// What deserves a look in the settings without stopping the run (the API token had to be
+    /// cleaned up); reported in the result's top-level `warnings` and logged with every target.
+    pub warnings: Vec<String>,
 }
 
 /// Default timeout of one outbound request attempt, in milliseconds: seconds, not the 500 ms that
@@ -115,11 +134,11 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config: {} problem", self.problems.len())?;
+        write!(f, "{} problem", self.problems.len())?;
         if self.problems.len() != 1 {
             f.write_str("s")?;
         }
-        f.write_str(": ")?;
+        f.write_str(" in the settings: ")?;
         f.write_str(&self.problems.join("; "))
     }
 }
@@ -158,10 +177,11 @@ impl Config {
     /// Optional: `JWKS_KEYS_POINTER` (RFC 6901, default `/keys`), `MAX_KEYS` (1 to
     /// [`MAX_KEYS_CEILING`], default 16), `RSA_DEFAULT_ALG` (RS256/384/512, PS256/384/512; default
     /// RS256), `CF_API_BASE` (default [`DEFAULT_CF_API_BASE`]), `DRY_RUN` (`true`/`false`),
-    /// `FETCH_TIMEOUT_MS` (default [`DEFAULT_FETCH_TIMEOUT_MS`]), and those of [`Ops::read`]
-    /// (`STALE_AFTER`, `RETAIN_REMOVED_KEYS_FOR`).
-    /// Secrets: `CF_API_TOKEN`; optionally `HEARTBEAT_URL`, `HEARTBEAT_FAIL_URL`,
-    /// `ALERT_WEBHOOK_URL`.
+    /// `FETCH_TIMEOUT_MS` (default [`DEFAULT_FETCH_TIMEOUT_MS`]), `ALLOW_FULL_REPLACEMENT`
+    /// (`true`/`false`, default false), and those of [`Ops::read`] (`STALE_AFTER`,
+    /// `RETAIN_REMOVED_KEYS_FOR`).
+    /// Secrets: `CF_API_TOKEN`, cleaned up by [`normalize_token`] (each step a warning);
+    /// optionally `HEARTBEAT_URL`, `HEARTBEAT_FAIL_URL`, `ALERT_WEBHOOK_URL`.
     ///
     /// # Errors
     /// A [`ConfigError`] listing every problem: missing values, both forms set, a zone ID that is
@@ -206,22 +226,39 @@ impl Config {
             }
             None => DEFAULT_CF_API_BASE.to_owned(),
         };
-        let cf_api_token = get("CF_API_TOKEN").map(Secret::new);
-        if cf_api_token.is_none() {
-            problems.push(
-                "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`"
-                    .to_owned(),
-            );
-        }
-        let dry_run = match get("DRY_RUN").as_deref() {
+        let mut warnings = Vec::new();
+        let cf_api_token = match lookup("CF_API_TOKEN").filter(|v| !v.trim().is_empty()) {
+            None => {
+                problems.push(
+                    "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`"
+                        .to_owned(),
+                );
+                None
+            }
+            Some(raw) => match normalize_token(&raw) {
+                Ok((token, steps)) => {
+                    warnings.extend(steps);
+                    Some(Secret::new(token))
+                }
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            },
+        };
+        let mut flag = |name: &str| match get(name).as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
             Some(other) => {
-                problems.push(format!(
-                    "DRY_RUN must be true, false, 1 or 0, got {other:?}"
-                ));
+                problems.push(format!("{name} must be true, false, 1 or 0, got {other:?}"));
                 false
             }
+        };
+        let dry_run = flag("DRY_RUN");
+        let full_replacement = if flag("ALLOW_FULL_REPLACEMENT") {
+            FullReplacement::AllowedBySetting
+        } else {
+            FullReplacement::Refused
         };
 
         let mut jwks = JwksOptions::default();
@@ -272,10 +309,95 @@ impl Config {
                 jwks,
                 fetch_timeout_ms,
                 ops,
+                full_replacement,
+                warnings,
             }),
             _ => Err(ConfigError { problems }),
         }
     }
+}
+
+impl Config {
+    /// Lets this one run replace every live key (`POST /?allow_full_replacement=true`, or
+    /// `"allow_full_replacement": true` in a rollback's body), unless `ALLOW_FULL_REPLACEMENT`
+    /// already allows every run (its warning then names the setting).
+    pub fn allow_full_replacement_once(&mut self) {
+        if self.full_replacement == FullReplacement::Refused {
+            self.full_replacement = FullReplacement::AllowedOnce;
+        }
+    }
+}
+
+/// Cleans up an API token as pasted, minimally: trims ASCII whitespace (a trailing newline from
+/// `echo … | wrangler secret put`), strips one pair of surrounding quotes (`"…"` or `'…'`, from
+/// copying a `.dev.vars` or shell line), then a leading `Bearer ` in any case (from copying a
+/// header). Each step that changed something is a warning that says to re-enter the secret bare;
+/// none holds any part of the token. No length or character-set rule: token formats change.
+///
+/// Cloudflare answers a malformed `Authorization` header with 400/6003 or 403/10000, which says
+/// nothing of quotes or a doubled `Bearer` (reference `cloudflare-api.md` §1.3).
+///
+/// # Errors
+/// A problem (naming the setting, the kind of character and its position, never the token) when
+/// the token still holds whitespace or a control character, or nothing is left.
+pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
+    const REENTER: &str = "re-enter the secret bare with `wrangler secret put CF_API_TOKEN`";
+    let mut warnings = Vec::new();
+    let mut token = raw.trim_ascii();
+    if token.len() != raw.len() {
+        warnings.push(format!(
+            "CF_API_TOKEN: removed whitespace around the token; {REENTER}"
+        ));
+    }
+    for q in ['"', '\''] {
+        if let Some(inner) = token
+            .strip_prefix(q)
+            .and_then(|t| t.strip_suffix(q))
+            .filter(|_| token.len() >= 2)
+        {
+            token = inner;
+            warnings.push(format!(
+                "CF_API_TOKEN: removed the quotes around the token; {REENTER}"
+            ));
+            break;
+        }
+    }
+    // "Bearer" as a word: followed by a space, or alone (its space trimmed above).
+    let bearer = token
+        .get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("bearer"));
+    let rest = token
+        .get(6..)
+        .filter(|r| bearer && (r.is_empty() || r.starts_with(' ')));
+    if let Some(rest) = rest {
+        token = rest.trim_start_matches(' ');
+        warnings.push(format!(
+            "CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}"
+        ));
+    }
+    if token.is_empty() {
+        return Err(format!(
+            "CF_API_TOKEN holds no token once quotes and \"Bearer \" are removed; {REENTER}"
+        ));
+    }
+    let count = token.chars().count();
+    if let Some((at, c)) = token
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        let what = if c.is_whitespace() {
+            "whitespace"
+        } else {
+            "a control character"
+        };
+        return Err(format!(
+            "CF_API_TOKEN holds {what} (U+{:04X}) at character {} of {count}; an API token has none: {REENTER}",
+            c as u32,
+            at + 1
+        ));
+    }
+    Ok((token.to_owned(), warnings))
 }
 
 fn single_target(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<String>) -> Vec<Target> {
@@ -735,6 +857,152 @@ mod tests {
         assert_eq!(
             format!("{:?}", Secret::new("hunter2".into())),
             "Secret([redacted])"
+        );
+    }
+
+    #[test]
+    fn settings_problems_read_cause_first() {
+        let e = load(&[]).map(|_| ()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("4 problems in the settings: no source: set JWKS_URL"),
+            "{e}"
+        );
+    }
+
+    fn with_token(token: &str) -> Result<Config, ConfigError> {
+        load(&[
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", token),
+        ])
+    }
+
+    const REENTER: &str = "re-enter the secret bare with `wrangler secret put CF_API_TOKEN`";
+
+    /// Issue 10 point 2: each clean-up step of a pasted token is a warning; none prints it.
+    #[test]
+    fn a_dirty_api_token_is_cleaned_up_with_a_warning_per_step() {
+        let tok = "Ab3-x_9zQkT7mNpR2sVwYc4dF6gH8jL0";
+        let quotes = format!("CF_API_TOKEN: removed the quotes around the token; {REENTER}");
+        let bearer =
+            format!("CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}");
+        let space = format!("CF_API_TOKEN: removed whitespace around the token; {REENTER}");
+        let rows: Vec<(String, Vec<&String>)> = vec![
+            (tok.to_owned(), vec![]),
+            (format!("{tok}\n"), vec![&space]),
+            (format!("\"{tok}\""), vec![&quotes]),
+            (format!("'{tok}'"), vec![&quotes]),
+            (format!("Bearer {tok}"), vec![&bearer]),
+            (format!("bearer  {tok}"), vec![&bearer]),
+            (format!("BEARER {tok}"), vec![&bearer]),
+            (
+                format!(" \"Bearer {tok}\"\r\n"),
+                vec![&space, &quotes, &bearer],
+            ),
+        ];
+        for (raw, want) in rows {
+            let c = with_token(&raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"));
+            assert_eq!(c.cf_api_token.expose(), tok, "{raw:?}");
+            assert_eq!(c.warnings.iter().collect::<Vec<_>>(), want, "{raw:?}");
+            assert!(c
+                .warnings
+                .iter()
+                .all(|w| !w.contains(tok) && !w.contains(&tok[..4])));
+        }
+    }
+
+    #[test]
+    fn only_one_pair_of_quotes_is_stripped_and_bearer_is_a_word() {
+        let c = with_token("\"\"tok\"\"").unwrap();
+        assert_eq!(c.cf_api_token.expose(), "\"tok\"");
+        let c = with_token("Bearertok").unwrap();
+        assert_eq!(c.cf_api_token.expose(), "Bearertok");
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_token_with_whitespace_or_control_characters_inside_is_a_config_error() {
+        let rows = [
+            ("tok en", "whitespace (U+0020) at character 4 of 6"),
+            ("\"tok\ten\"", "whitespace (U+0009) at character 4 of 6"),
+            (
+                "tok\u{7f}en",
+                "a control character (U+007F) at character 4 of 6",
+            ),
+            ("tok\u{a0}en", "whitespace (U+00A0) at character 4 of 6"),
+            (
+                "Bearer Bearer tok",
+                "whitespace (U+0020) at character 7 of 10",
+            ),
+        ];
+        for (raw, what) in rows {
+            let p = with_token(raw).map(|_| ()).unwrap_err().problems;
+            assert_eq!(
+                p,
+                vec![format!(
+                    "CF_API_TOKEN holds {what}; an API token has none: {REENTER}"
+                )],
+                "{raw:?}"
+            );
+        }
+        for raw in ["\"\"", "Bearer  ", "'Bearer '"] {
+            let p = with_token(raw).map(|_| ()).unwrap_err().problems;
+            assert_eq!(
+                p,
+                vec![format!(
+                    "CF_API_TOKEN holds no token once quotes and \"Bearer \" are removed; {REENTER}"
+                )],
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_allows_a_full_replacement_once_unless_the_setting_does_always() {
+        let base = [
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+        ];
+        let mut c = load(&base).unwrap();
+        c.allow_full_replacement_once();
+        assert_eq!(c.full_replacement, FullReplacement::AllowedOnce);
+        let mut pairs = base.to_vec();
+        pairs.push(("ALLOW_FULL_REPLACEMENT", "true"));
+        let mut c = load(&pairs).unwrap();
+        c.allow_full_replacement_once();
+        assert_eq!(c.full_replacement, FullReplacement::AllowedBySetting);
+    }
+
+    #[test]
+    fn allow_full_replacement_is_a_flag() {
+        let base = [
+            ("JWKS_URL", "https://idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+        ];
+        assert_eq!(
+            load(&base).unwrap().full_replacement,
+            FullReplacement::Refused
+        );
+        for (v, want) in [
+            ("true", FullReplacement::AllowedBySetting),
+            ("1", FullReplacement::AllowedBySetting),
+            ("false", FullReplacement::Refused),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push(("ALLOW_FULL_REPLACEMENT", v));
+            assert_eq!(load(&pairs).unwrap().full_replacement, want, "{v}");
+        }
+        let mut pairs = base.to_vec();
+        pairs.push(("ALLOW_FULL_REPLACEMENT", "yes"));
+        assert_eq!(
+            problems(&pairs),
+            vec!["ALLOW_FULL_REPLACEMENT must be true, false, 1 or 0, got \"yes\""]
         );
     }
 }

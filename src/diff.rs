@@ -4,12 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::cloudflare::LiveKeys;
+use crate::cloudflare::{LiveKeys, SymmetricKey};
 use crate::jwks::{canonical, PublicJwk};
 
 /// The kids a push adds, removes, keeps and changes, each list in the order of its source
 /// (desired keys for `added`, `unchanged` and `changed`; live keys for `removed`). Identity is
-/// (`kid`, `alg`), as API Shield matches a token's header against both.
+/// (`kid`, `alg`), as API Shield matches a token's header against both. Live symmetric keys are
+/// never `removed`: they are kept (reported in the target's `kept`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
     /// Kids to be added.
@@ -24,7 +25,8 @@ pub struct Diff {
 }
 
 /// Compares `live` with `desired`. Returns the diff and whether a push is needed: false only when
-/// the canonical forms are equal and every live key could be compared.
+/// the canonical forms of the asymmetric keys are equal and every live key could be compared
+/// (symmetric keys are kept as they are, so they never make a push needed).
 ///
 /// Identities are looked up in ordered maps, so the cost grows as n log n with the key count
 /// (`MAX_KEYS` may be up to 256), not n².
@@ -53,14 +55,29 @@ pub fn diff(live: &LiveKeys, desired: &[PublicJwk]) -> (Diff, bool) {
         };
         list.push(k.kid().to_owned());
     }
+    let symmetric: BTreeSet<(&str, &str)> = live
+        .symmetric
+        .iter()
+        .map(|k| (k.kid.as_str(), k.alg.as_str()))
+        .collect();
     for (kid, alg) in &live.ids {
-        if !desired_ids.contains(&(kid.as_str(), alg.as_str())) {
+        let id = (kid.as_str(), alg.as_str());
+        if !desired_ids.contains(&id) && !symmetric.contains(&id) {
             d.removed.push(kid.clone());
         }
     }
-    let comparable = live.keys.len() == live.ids.len();
+    let comparable = live.keys.len() + live.symmetric.len() == live.ids.len();
     let needed = !(comparable && canonical(&live.keys) == canonical(desired));
     (d, needed)
+}
+
+/// True when `live` holds exactly `desired` and the `kept` symmetric keys, nothing else: how a
+/// re-read tells that a write whose answer was lost was applied.
+pub fn holds_exactly(live: &LiveKeys, desired: &[PublicJwk], kept: &[SymmetricKey]) -> bool {
+    let (_, needed) = diff(live, desired);
+    // Both lists are a handful of keys, with unique (kid, alg): equal lengths and inclusion
+    // suffice, without building sets.
+    !needed && live.symmetric.len() == kept.len() && kept.iter().all(|k| live.symmetric.contains(k))
 }
 
 #[cfg(test)]
@@ -87,7 +104,60 @@ mod tests {
             .iter()
             .map(|k| (k.kid().to_owned(), k.alg().as_str().to_owned()))
             .collect();
-        LiveKeys { keys, ids }
+        LiveKeys {
+            keys,
+            symmetric: Vec::new(),
+            ids,
+        }
+    }
+
+    fn hmac(kid: &str) -> SymmetricKey {
+        SymmetricKey {
+            kid: kid.into(),
+            alg: "HS256".into(),
+        }
+    }
+
+    fn with_symmetric(mut l: LiveKeys, kid: &str) -> LiveKeys {
+        l.ids.push((kid.into(), "HS256".into()));
+        l.symmetric.push(hmac(kid));
+        l
+    }
+
+    #[test]
+    fn live_symmetric_keys_are_never_removed_nor_force_a_push() {
+        let l = with_symmetric(live(vec![key("a", X, Y)]), "h");
+        let (d, needed) = diff(&l, &[key("a", X, Y)]);
+        assert!(!needed);
+        assert_eq!(
+            d,
+            Diff {
+                unchanged: vec!["a".into()],
+                ..Diff::default()
+            }
+        );
+        let (d, needed) = diff(&l, &[key("b", X2, Y2)]);
+        assert!(needed);
+        assert_eq!(
+            (d.added, d.removed),
+            (vec!["b".to_owned()], vec!["a".to_owned()])
+        );
+    }
+
+    #[test]
+    fn holds_exactly_the_desired_and_kept_keys() {
+        let l = with_symmetric(live(vec![key("a", X, Y)]), "h");
+        assert!(holds_exactly(&l, &[key("a", X, Y)], &[hmac("h")]));
+        assert!(!holds_exactly(&l, &[key("a", X, Y)], &[]));
+        assert!(!holds_exactly(&l, &[key("a", X2, Y2)], &[hmac("h")]));
+        assert!(!holds_exactly(
+            &l,
+            &[key("a", X, Y), key("b", X2, Y2)],
+            &[hmac("h")]
+        ));
+        let mut extra = live(vec![key("a", X, Y)]);
+        extra.ids.push(("undecodable".into(), "RS256".into()));
+        assert!(!holds_exactly(&extra, &[key("a", X, Y)], &[]));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! Rules (issue 11, point 7):
 //! - A live key whose (`kid`, `alg`) the IdP does not publish stays live for the period, counted
 //!   from the first run that found it missing (recorded by the target's Durable Object), then goes.
-//! - Never beyond `MAX_KEYS`: the IdP's own keys come first; of the retired ones, those that went
-//!   missing last (the most grace left) fill what room is left, ties in live order.
+//! - Never beyond `MAX_KEYS`: the IdP's own keys and the live symmetric keys the write keeps come
+//!   first; of the retired ones, those that went missing last (the most grace left) fill what
+//!   room is left, ties in live order.
 //! - Never when the IdP now publishes the same (`kid`, `alg`) with other material: that key is not
 //!   missing, it changed, and the IdP's material wins.
 //! - A key the IdP publishes again is no longer missing; if it goes again, its period restarts.
@@ -126,8 +127,9 @@ pub struct Decision {
 }
 
 /// Decides which `live` keys to keep beside `desired` (the IdP's keys, already within
-/// `max_keys`), given the `recorded` first-missing times, the clock `now_ms` and the period
-/// `period_ms` (both in milliseconds).
+/// `max_keys` beside the `reserved` slots), given the `recorded` first-missing times, the clock
+/// `now_ms` and the period `period_ms` (both in milliseconds). `reserved` is the number of
+/// `MAX_KEYS` slots taken by keys every write keeps (the live symmetric keys).
 pub fn decide(
     live: &[PublicJwk],
     desired: &[PublicJwk],
@@ -135,6 +137,7 @@ pub fn decide(
     now_ms: u64,
     period_ms: u64,
     max_keys: usize,
+    reserved: usize,
 ) -> Decision {
     let published: BTreeSet<(&str, &str)> = desired
         .iter()
@@ -158,7 +161,9 @@ pub fn decide(
     // The most recently missing first, ties in live order: a candidate's rank is the number of
     // candidates before it in that order. Quadratic, but n is at most MAX_KEYS (256), and it
     // spares the bundle a sort.
-    let room = max_keys.saturating_sub(desired.len());
+    let room = max_keys
+        .saturating_sub(reserved)
+        .saturating_sub(desired.len());
     let rank = |(i, since): (usize, u64)| {
         candidates
             .iter()
@@ -243,6 +248,7 @@ mod tests {
             NOW,
             2 * HOUR,
             16,
+            0,
         );
         assert_eq!(kept(&d), ["a"]);
         assert_eq!(
@@ -262,7 +268,15 @@ mod tests {
     #[test]
     fn the_period_counts_from_the_recorded_first_missing_run() {
         let rec = record(&[("a", NOW - HOUR)]);
-        let d = decide(&keys(&["a", "b"]), &keys(&["b"]), &rec, NOW, 2 * HOUR, 16);
+        let d = decide(
+            &keys(&["a", "b"]),
+            &keys(&["b"]),
+            &rec,
+            NOW,
+            2 * HOUR,
+            16,
+            0,
+        );
         assert_eq!(kept(&d), ["a"]);
         assert_eq!(d.retained[0].until, "2026-09-14T11:00:00Z");
         assert_eq!(d.kept_missing, rec);
@@ -271,7 +285,15 @@ mod tests {
     #[test]
     fn an_expired_key_goes_but_stays_recorded_until_written_away() {
         let rec = record(&[("a", NOW - 2 * HOUR)]);
-        let d = decide(&keys(&["a", "b"]), &keys(&["b"]), &rec, NOW, 2 * HOUR, 16);
+        let d = decide(
+            &keys(&["a", "b"]),
+            &keys(&["b"]),
+            &rec,
+            NOW,
+            2 * HOUR,
+            16,
+            0,
+        );
         assert!(d.keep.is_empty());
         assert!(d.retained.is_empty());
         assert_eq!(d.all_missing, rec, "still live until a write removes it");
@@ -284,6 +306,7 @@ mod tests {
             NOW - 1,
             2 * HOUR,
             16,
+            0,
         );
         assert_eq!(kept(&d), ["a"]);
     }
@@ -298,6 +321,7 @@ mod tests {
             NOW,
             2 * HOUR,
             16,
+            0,
         );
         assert!(d.keep.is_empty());
         assert!(d.all_missing.is_empty());
@@ -308,7 +332,7 @@ mod tests {
     fn new_material_under_the_same_kid_and_alg_is_never_retained() {
         let live = vec![ec("a", X, Y)];
         let idp = vec![ec("a", X2, Y2)];
-        let d = decide(&live, &idp, &FirstMissing::default(), NOW, 2 * HOUR, 16);
+        let d = decide(&live, &idp, &FirstMissing::default(), NOW, 2 * HOUR, 16, 0);
         assert!(d.keep.is_empty());
         assert!(d.all_missing.is_empty());
     }
@@ -318,7 +342,7 @@ mod tests {
         // Room for one retired key: the one that went missing last.
         let rec = record(&[("old", NOW - HOUR), ("older", NOW - 90 * 60_000)]);
         let live = keys(&["older", "old", "newer"]);
-        let d = decide(&live, &keys(&["x", "y"]), &rec, NOW, 2 * HOUR, 3);
+        let d = decide(&live, &keys(&["x", "y"]), &rec, NOW, 2 * HOUR, 3, 0);
         assert_eq!(kept(&d), ["newer"]);
         assert_eq!(
             d.warnings,
@@ -337,9 +361,27 @@ mod tests {
             ])
         );
         // No room at all: the IdP already fills MAX_KEYS.
-        let d = decide(&live, &keys(&["x", "y", "z"]), &rec, NOW, 2 * HOUR, 3);
+        let d = decide(&live, &keys(&["x", "y", "z"]), &rec, NOW, 2 * HOUR, 3, 0);
         assert!(d.keep.is_empty());
         assert_eq!(d.warnings.len(), 3);
+    }
+
+    /// Symmetric keys every write keeps take their slots before any retired key.
+    #[test]
+    fn reserved_slots_come_before_retired_keys() {
+        let live = keys(&["old", "older"]);
+        let rec = record(&[("old", NOW - HOUR), ("older", NOW - 90 * 60_000)]);
+        // MAX_KEYS 4, one IdP key, two kept symmetric keys: room for one retired key.
+        let d = decide(&live, &keys(&["x"]), &rec, NOW, 2 * HOUR, 4, 2);
+        assert_eq!(kept(&d), ["old"]);
+        assert_eq!(
+            d.warnings,
+            vec!["older (ES256): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS (4); removed"]
+        );
+        // Three reserved: none.
+        let d = decide(&live, &keys(&["x"]), &rec, NOW, 2 * HOUR, 4, 3);
+        assert!(d.keep.is_empty());
+        assert_eq!(d.warnings.len(), 2);
     }
 
     #[test]
@@ -351,6 +393,7 @@ mod tests {
             NOW,
             HOUR,
             3,
+            0,
         );
         assert_eq!(kept(&d), ["c", "a"]);
         assert_eq!(d.warnings.len(), 1);
@@ -360,7 +403,7 @@ mod tests {
     #[test]
     fn a_record_from_the_future_counts_from_now() {
         let rec = record(&[("a", NOW + HOUR)]);
-        let d = decide(&keys(&["a"]), &keys(&["b"]), &rec, NOW, HOUR, 16);
+        let d = decide(&keys(&["a"]), &keys(&["b"]), &rec, NOW, HOUR, 16, 0);
         assert_eq!(d.kept_missing, record(&[("a", NOW)]));
     }
 

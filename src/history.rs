@@ -299,6 +299,7 @@ mod tests {
             restored_from: None,
             outcome,
             keys: Vec::new(),
+            kept: Vec::new(),
             dropped: Vec::new(),
             diff: Some(Diff {
                 added: vec!["new".into()],
@@ -336,6 +337,9 @@ mod tests {
             stage: Stage::Fetch,
             code: "JWKS_TIMEOUT",
             message: "é".repeat(600),
+            hint: crate::catalogue::hint("JWKS_TIMEOUT"),
+            cloudflare_errors: Vec::new(),
+            live_kids: None,
         });
         let end = RunEnd::of(&r);
         assert_eq!(

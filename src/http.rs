@@ -21,6 +21,8 @@ pub enum Method {
     Get,
     /// `PUT`
     Put,
+    /// `PATCH`
+    Patch,
     /// `POST`
     Post,
 }
@@ -31,6 +33,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Post => "POST",
         }
     }
@@ -146,41 +149,134 @@ impl Default for RetryPolicy {
 /// The final answer of a retried call, or the last transport error.
 pub type Outcome = Result<Response, TransportError>;
 
+/// What one attempt of a call got: a status, or why it got none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// An answer with this HTTP status.
+    Status(u16),
+    /// [`TransportError::Timeout`].
+    Timeout,
+    /// [`TransportError::TooLarge`].
+    TooLarge,
+    /// [`TransportError::Network`].
+    Network,
+}
+
+impl Attempt {
+    fn of(outcome: &Outcome) -> Attempt {
+        match outcome {
+            Ok(r) => Attempt::Status(r.status),
+            Err(TransportError::Timeout { .. }) => Attempt::Timeout,
+            Err(TransportError::TooLarge { .. }) => Attempt::TooLarge,
+            Err(TransportError::Network(_)) => Attempt::Network,
+        }
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Attempt::Status(s) => write!(f, "{s}"),
+            Attempt::Timeout => f.write_str("timeout"),
+            Attempt::TooLarge => f.write_str("too large"),
+            Attempt::Network => f.write_str("network error"),
+        }
+    }
+}
+
+/// Every attempt of one call, in order; the last one is the call's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attempts(pub Vec<Attempt>);
+
+impl Attempts {
+    /// How many attempts were made.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// ` after 3 attempts (503, 503, 503)` when the call was retried, else empty: the tail of a
+    /// failure's cause.
+    pub fn suffix(&self) -> String {
+        if self.0.len() < 2 {
+            return String::new();
+        }
+        format!(" after {} attempts ({})", self.0.len(), join(&self.0))
+    }
+
+    /// For a call that succeeded only after retries, the warning that says so:
+    /// `succeeded after 3 attempts (503, 503)`, listing what failed. `None` for a first-time success.
+    pub fn retried_warning(&self) -> Option<String> {
+        match self.0.split_last() {
+            Some((_, failed)) if !failed.is_empty() => Some(format!(
+                "succeeded after {} attempts ({})",
+                self.0.len(),
+                join(failed)
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn join(attempts: &[Attempt]) -> String {
+    let parts: Vec<String> = attempts.iter().map(Attempt::to_string).collect();
+    parts.join(", ")
+}
+
+/// The outcome of a retried call and what each attempt got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The final answer, or the last transport error.
+    pub outcome: Outcome,
+    /// Every attempt, the last one included.
+    pub attempts: Attempts,
+}
+
 /// Sends `req` under `policy`, retrying transient failures. Returns the first non-transient answer,
-/// or the last answer or error once attempts, budget or an over-long `Retry-After` end the call.
+/// or the last answer or error once attempts, budget or an over-long `Retry-After` end the call,
+/// with what every attempt got (so a report can say a call succeeded only after retries, or how
+/// many attempts a failure took).
 pub async fn send_with_retry<C: Client>(
     client: &C,
     req: &Request,
     policy: &RetryPolicy,
     max_body_bytes: usize,
-) -> Outcome {
+) -> Sent {
     let start = client.now_ms();
-    let mut attempt = 1;
+    let mut attempts = Vec::with_capacity(1);
     loop {
         let outcome = client.send(req, max_body_bytes).await;
+        attempts.push(Attempt::of(&outcome));
+        let done = |outcome| Sent {
+            outcome,
+            attempts: Attempts(attempts.clone()),
+        };
         let wait = match &outcome {
             Ok(r) if r.status == 429 || r.status >= 500 => {
                 match retry_after_ms(r.retry_after.as_deref()) {
-                    Some(ms) if ms > policy.max_retry_after_ms => return outcome,
+                    Some(ms) if ms > policy.max_retry_after_ms => return done(outcome),
                     Some(ms) => ms,
-                    None => backoff(policy, attempt),
+                    None => backoff(policy, attempts.len()),
                 }
             }
-            Ok(_) => return outcome,
-            Err(TransportError::TooLarge { .. }) => return outcome,
-            Err(_) => backoff(policy, attempt),
+            Ok(_) => return done(outcome),
+            Err(TransportError::TooLarge { .. }) => return done(outcome),
+            Err(_) => backoff(policy, attempts.len()),
         };
         let elapsed = client.now_ms().saturating_sub(start);
-        if attempt >= policy.attempts || elapsed + wait + policy.timeout_ms > policy.budget_ms {
-            return outcome;
+        if attempts.len() >= policy.attempts as usize
+            || elapsed + wait + policy.timeout_ms > policy.budget_ms
+        {
+            return done(outcome);
         }
         client.sleep(wait).await;
-        attempt += 1;
     }
 }
 
-fn backoff(policy: &RetryPolicy, attempt: u32) -> u64 {
-    policy.backoff_ms.saturating_mul(1 << (attempt - 1).min(16))
+/// The wait after attempt number `attempt` (from 1): `backoff_ms`, doubled after each attempt.
+fn backoff(policy: &RetryPolicy, attempt: usize) -> u64 {
+    policy
+        .backoff_ms
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
 }
 
 /// `Retry-After` in milliseconds, from its delay-seconds form (RFC 9110 §10.2.3). The HTTP-date
@@ -316,9 +412,31 @@ mod tests {
         c.on(Method::Get, U, status(503, None))
             .on(Method::Get, U, status(502, None))
             .on(Method::Get, U, status(200, None));
-        let r = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10)).unwrap();
-        assert_eq!(r.status, 200);
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(sent.outcome.unwrap().status, 200);
         assert_eq!(*c.sleeps.borrow(), vec![500, 1000]);
+        assert_eq!(
+            sent.attempts,
+            Attempts(vec![
+                Attempt::Status(503),
+                Attempt::Status(502),
+                Attempt::Status(200)
+            ])
+        );
+        assert_eq!(
+            sent.attempts.retried_warning().as_deref(),
+            Some("succeeded after 3 attempts (503, 502)")
+        );
+    }
+
+    #[test]
+    fn a_first_time_success_warns_of_nothing() {
+        let c = FakeClient::default();
+        c.on(Method::Get, U, status(200, None));
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(sent.attempts, Attempts(vec![Attempt::Status(200)]));
+        assert_eq!(sent.attempts.retried_warning(), None);
+        assert_eq!(sent.attempts.suffix(), "");
     }
 
     #[test]
@@ -326,54 +444,55 @@ mod tests {
         let c = FakeClient::default();
         c.on(Method::Get, U, status(429, Some("2")))
             .on(Method::Get, U, status(200, None));
-        assert_eq!(
-            block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10))
-                .unwrap()
-                .status,
-            200
-        );
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(sent.outcome.unwrap().status, 200);
         assert_eq!(*c.sleeps.borrow(), vec![2000]);
+        assert_eq!(
+            sent.attempts.retried_warning().as_deref(),
+            Some("succeeded after 2 attempts (429)")
+        );
     }
 
     #[test]
     fn an_over_long_retry_after_ends_the_call_at_once() {
         let c = FakeClient::default();
         c.on(Method::Get, U, status(429, Some("300")));
-        assert_eq!(
-            block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10))
-                .unwrap()
-                .status,
-            429
-        );
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(sent.outcome.unwrap().status, 429);
         assert!(c.sleeps.borrow().is_empty());
+        assert_eq!(sent.attempts.count(), 1);
     }
 
     #[test]
     fn a_4xx_is_never_retried() {
         let c = FakeClient::default();
         c.on(Method::Get, U, status(400, None));
-        assert_eq!(
-            block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10))
-                .unwrap()
-                .status,
-            400
-        );
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(sent.outcome.unwrap().status, 400);
         assert_eq!(c.sent.borrow().len(), 1);
     }
 
     #[test]
     fn transport_errors_retry_until_attempts_run_out() {
         let c = FakeClient::default();
-        for _ in 0..3 {
+        for _ in 0..2 {
             c.on(
                 Method::Get,
                 U,
                 Err(TransportError::Timeout { after_ms: 8000 }),
             );
         }
-        let e = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10)).unwrap_err();
-        assert_eq!(e, TransportError::Timeout { after_ms: 8000 });
+        c.on(Method::Get, U, Err(TransportError::Network("reset".into())));
+        let sent = block_on(send_with_retry(&c, &get(), &RetryPolicy::default(), 10));
+        assert_eq!(
+            sent.outcome.unwrap_err(),
+            TransportError::Network("reset".into())
+        );
         assert_eq!(c.sent.borrow().len(), 3);
+        assert_eq!(
+            sent.attempts.suffix(),
+            " after 3 attempts (timeout, timeout, network error)"
+        );
     }
 
     #[test]
@@ -386,14 +505,11 @@ mod tests {
             budget_ms: 20_000,
             ..RetryPolicy::default()
         };
-        assert_eq!(
-            block_on(send_with_retry(&c, &get(), &policy, 10))
-                .unwrap()
-                .status,
-            503
-        );
+        let sent = block_on(send_with_retry(&c, &get(), &policy, 10));
+        assert_eq!(sent.outcome.unwrap().status, 503);
         // 9 s + 8 s timeout fits in 20 s once; a second 9 s wait would not.
         assert_eq!(*c.sleeps.borrow(), vec![9000]);
+        assert_eq!(sent.attempts.suffix(), " after 2 attempts (503, 503)");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! jwks-sync: a Cloudflare Worker that keeps API Shield token validation credentials equal to the
 //! JSON Web Key Set (JWKS) an identity provider publishes.
 //!
-//! Data flow, per target: config → fetch → normalize → read live → grace period → diff → replace
-//! → verify → report → record. Each target's runs go through its Durable Object, one at a time.
+//! Data flow, per target: config → fetch → normalize → read live → grace period → diff → plan →
+//! write → verify (or re-read) → report → record. Each target's runs go through its Durable
+//! Object, one at a time.
 //!
 //! # Layout
 //! Functional core, thin shell: every module but [`shell`] is plain Rust that `cargo test` runs
@@ -15,7 +16,9 @@
 //! - [`cloudflare`]: token validation API routes, bodies, and answer mapping and verification.
 //! - [`diff`]: live keys against desired keys.
 //! - [`grace`]: which retired live keys stay for `RETAIN_REMOVED_KEYS_FOR`, and what to record.
-//! - [`sync`]: one target's run; the only write comes after everything before it succeeded.
+//! - [`plan`]: the safety rules that can refuse a write (no overlap with live, no room).
+//! - [`sync`]: one target's run or restore; the only write (`PUT`, or `PATCH` to keep symmetric
+//!   keys) comes after everything before it succeeded.
 //! - [`report`]: a target's JSON result and its log line; [`answers`]: the Worker's answer over
 //!   all targets.
 //! - [`history`]: what a run records and the status derived from the records.
@@ -26,6 +29,8 @@
 //!   longest gap (computed at build time by `build.rs`).
 //! - [`auth`], [`routes`]: who may call, and which request is which.
 //! - [`error`]: the stage vocabulary and the per-target error.
+//! - [`catalogue`]: every error code the Worker reports, with its stage and hint (the README's
+//!   failure table).
 //! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers, the runtime client, and
 //!   the `TargetState` Durable Object with its SQLite storage.
 #![deny(missing_docs)]
@@ -34,6 +39,7 @@
 pub mod alert;
 pub mod answers;
 pub mod auth;
+pub mod catalogue;
 pub mod cloudflare;
 pub mod config;
 pub mod cron;
@@ -47,6 +53,7 @@ pub mod http;
 pub mod jwks;
 pub mod notify;
 pub mod ops;
+pub mod plan;
 pub mod report;
 pub mod routes;
 pub mod shell;

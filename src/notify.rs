@@ -59,7 +59,10 @@ async fn send<C: Client>(
         timeout_ms: POLICY.timeout_ms,
         no_store: true,
     };
-    match send_with_retry(client, &req, &POLICY, MAX_BODY_BYTES).await {
+    match send_with_retry(client, &req, &POLICY, MAX_BODY_BYTES)
+        .await
+        .outcome
+    {
         Ok(r) if (200..300).contains(&r.status) => Ok(()),
         Ok(r) => Err(format!("HTTP {}", r.status)),
         // The runtime's wording of a network error may contain the URL: never pass it on.

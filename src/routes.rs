@@ -21,6 +21,9 @@ pub enum Route {
         /// The `dry_run` parameter: `Ok(true)` for `true`/`1` or no value (`?dry_run`), `Ok(false)`
         /// when absent or `false`/`0`, else the message of a 400 answer.
         dry_run: Result<bool, String>,
+        /// `POST /?allow_full_replacement=true`: this run may replace every live key (see
+        /// [`crate::plan::check_overlap`]). Refused on `GET`, which never writes.
+        allow_full_replacement: bool,
     },
     /// A known path with another method: 405 with this `Allow` value.
     MethodNotAllowed(&'static str),
@@ -41,7 +44,8 @@ impl Route {
             self,
             Route::Run {
                 post: true,
-                dry_run: Ok(false)
+                dry_run: Ok(false),
+                ..
             }
         )
     }
@@ -56,47 +60,77 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
         ("/status", _) => Route::MethodNotAllowed("GET"),
         ("/rollback", "POST") => Route::Rollback,
         ("/rollback", _) => Route::MethodNotAllowed("POST"),
-        ("/", "GET" | "POST") => Route::Run {
-            post: method == "POST",
-            dry_run: dry_run(query),
-        },
+        ("/", "GET" | "POST") => {
+            let post = method == "POST";
+            match parse_query(query, post) {
+                Ok((dry_run, allow_full_replacement)) => Route::Run {
+                    post,
+                    dry_run: Ok(dry_run),
+                    allow_full_replacement,
+                },
+                Err(message) => Route::Run {
+                    post,
+                    dry_run: Err(message),
+                    allow_full_replacement: false,
+                },
+            }
+        }
         ("/", _) => Route::MethodNotAllowed("GET, POST"),
         _ => Route::NotFound,
     }
 }
 
-/// Reads `dry_run` from a query string: `true`/`1`, `false`/`0`, or no value (`?dry_run`, true: a
-/// bare flag asks for a preview, and a preview never writes); absent means false. Given twice,
-/// with another value (an empty one, `dry_run=`, included), or beside any other parameter
-/// (`dryrun=true` is a typo, not a sync), the query is refused: a mistyped preview must not write.
-fn dry_run(query: Option<&str>) -> Result<bool, String> {
-    let mut value = None;
+/// Reads `(dry_run, allow_full_replacement)` from a query string.
+///
+/// `dry_run`: `true`/`1`, `false`/`0`, or no value (`?dry_run`, true: a bare flag asks for a
+/// preview, and a preview never writes); absent means false.
+/// `allow_full_replacement` (`POST` only): `true`/`1` or `false`/`0`, written out: it lifts a
+/// safety rule, so a bare name is not enough. A parameter given twice, with another value (an
+/// empty one, `dry_run=`, included), on `GET` (for `allow_full_replacement`), or any other
+/// parameter (`dryrun=true` is a typo, not a sync) refuses the query: a mistyped request must not
+/// write.
+fn parse_query(query: Option<&str>, post: bool) -> Result<(bool, bool), String> {
+    let (mut dry_run, mut allow) = (None, None);
     for pair in query
         .unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())
     {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, "true"));
-        if k != "dry_run" {
-            let name: String = k.chars().take(64).collect();
-            return Err(format!(
-                "unknown query parameter {name:?}; the only one is dry_run"
-            ));
-        }
-        if value.is_some() {
-            return Err("dry_run is given more than once".to_owned());
-        }
-        value = Some(match v {
-            "true" | "1" => true,
-            "false" | "0" => false,
-            other => {
+        let (k, v) = match pair.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (pair, None),
+        };
+        let slot = match k {
+            "dry_run" => &mut dry_run,
+            "allow_full_replacement" if post => &mut allow,
+            "allow_full_replacement" => {
+                return Err(
+                    "allow_full_replacement is only accepted on POST /; GET / never writes"
+                        .to_owned(),
+                )
+            }
+            _ => {
+                let name: String = k.chars().take(64).collect();
                 return Err(format!(
-                    "dry_run must be true, false, 1 or 0, got {other:?}"
+                    "unknown query parameter {name:?}; the only ones are dry_run and allow_full_replacement (POST)"
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(format!("{k} is given more than once"));
+        }
+        *slot = Some(match (v, k) {
+            (None, "dry_run") | (Some("true" | "1"), _) => true,
+            (Some("false" | "0"), _) => false,
+            (other, _) => {
+                return Err(format!(
+                    "{k} must be true, false, 1 or 0, got {:?}",
+                    other.unwrap_or_default()
                 ))
             }
         });
     }
-    Ok(value.unwrap_or(false))
+    Ok((dry_run.unwrap_or(false), allow.unwrap_or(false)))
 }
 
 /// The body of `POST /rollback`.
@@ -105,6 +139,8 @@ fn dry_run(query: Option<&str>) -> Result<bool, String> {
 /// ```text
 /// {"target": "prod", "run": 41}                    restore the key set run 41 wrote
 /// {"target": "prod", "run": 41, "dry_run": true}   show what that would change; write nothing
+/// {"target": "prod", "run": 41, "allow_full_replacement": true}
+///                                                  also when it shares no key with what is live
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackRequest {
@@ -114,6 +150,10 @@ pub struct RollbackRequest {
     pub run: i64,
     /// True to preview. Default false.
     pub dry_run: bool,
+    /// True to allow, for this restore, a set that shares no `(kid, alg)` with the live keys (the
+    /// no-overlap rule of [`crate::plan::check_overlap`] judges a restore as it does a sync).
+    /// Default false.
+    pub allow_full_replacement: bool,
 }
 
 /// Reads the body of `POST /rollback`. Strict, like the query of `POST /`: an unknown member
@@ -124,33 +164,38 @@ pub struct RollbackRequest {
 pub fn rollback_request(body: &str) -> Result<RollbackRequest, String> {
     let refuse = |why: &str| {
         format!(
-            r#"the body must be JSON {{"target": "<name>", "run": <run id>}} (optionally "dry_run": true); {why}"#
+            r#"the body must be JSON {{"target": "<name>", "run": <run id>}} (optionally "dry_run": true, "allow_full_replacement": true); {why}"#
         )
     };
     let v: Value = serde_json::from_str(body).map_err(|e| refuse(&e.to_string()))?;
     let fields = v.as_object().ok_or_else(|| refuse("it is not an object"))?;
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !matches!(k.as_str(), "target" | "run" | "dry_run"))
-    {
+    if let Some(unknown) = fields.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "target" | "run" | "dry_run" | "allow_full_replacement"
+        )
+    }) {
         let name: String = unknown.chars().take(64).collect();
         return Err(refuse(&format!("unknown member {name:?}")));
     }
     let target = v.get("target").and_then(Value::as_str);
     let run = v.get("run").and_then(Value::as_i64);
-    let dry_run = match v.get("dry_run") {
-        None => Some(false),
-        Some(d) => d.as_bool(),
+    let flag = |name: &str| match v.get(name) {
+        None => Ok(false),
+        Some(d) => d
+            .as_bool()
+            .ok_or_else(|| refuse(&format!("{name:?} is not true or false"))),
     };
-    match (target, run, dry_run) {
-        (Some(target), Some(run), Some(dry_run)) => Ok(RollbackRequest {
+    let (dry_run, allow_full_replacement) = (flag("dry_run")?, flag("allow_full_replacement")?);
+    match (target, run) {
+        (Some(target), Some(run)) => Ok(RollbackRequest {
             target: target.to_owned(),
             run,
             dry_run,
+            allow_full_replacement,
         }),
-        (None, _, _) => Err(refuse("\"target\" is missing or not a string")),
-        (_, None, _) => Err(refuse("\"run\" is missing or not a whole number")),
-        (_, _, None) => Err(refuse("\"dry_run\" is not true or false")),
+        (None, _) => Err(refuse("\"target\" is missing or not a string")),
+        (_, None) => Err(refuse("\"run\" is missing or not a whole number")),
     }
 }
 
@@ -162,6 +207,15 @@ mod tests {
         Route::Run {
             post,
             dry_run: dry_run.map_err(str::to_owned),
+            allow_full_replacement: false,
+        }
+    }
+
+    fn allowing(post: bool, dry_run: bool) -> Route {
+        Route::Run {
+            post,
+            dry_run: Ok(dry_run),
+            allow_full_replacement: true,
         }
     }
 
@@ -194,7 +248,7 @@ mod tests {
                 Some("x=1&dry_run=1"),
                 run(
                     true,
-                    Err("unknown query parameter \"x\"; the only one is dry_run"),
+                    Err("unknown query parameter \"x\"; the only ones are dry_run and allow_full_replacement (POST)"),
                 ),
             ),
             (
@@ -203,7 +257,7 @@ mod tests {
                 Some("dryrun=true"),
                 run(
                     true,
-                    Err("unknown query parameter \"dryrun\"; the only one is dry_run"),
+                    Err("unknown query parameter \"dryrun\"; the only ones are dry_run and allow_full_replacement (POST)"),
                 ),
             ),
             ("POST", "/", Some("dry_run"), run(true, Ok(true))),
@@ -229,6 +283,57 @@ mod tests {
                 "/",
                 Some("dry_run=true&dry_run=false"),
                 run(true, Err("dry_run is given more than once")),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=true"),
+                allowing(true, false),
+            ),
+            (
+                "POST",
+                "/",
+                Some("dry_run=1&allow_full_replacement=1"),
+                allowing(true, true),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=false"),
+                run(true, Ok(false)),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement"),
+                run(
+                    true,
+                    Err("allow_full_replacement must be true, false, 1 or 0, got \"\""),
+                ),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=yes"),
+                run(
+                    true,
+                    Err("allow_full_replacement must be true, false, 1 or 0, got \"yes\""),
+                ),
+            ),
+            (
+                "POST",
+                "/",
+                Some("allow_full_replacement=1&allow_full_replacement=1"),
+                run(true, Err("allow_full_replacement is given more than once")),
+            ),
+            (
+                "GET",
+                "/",
+                Some("allow_full_replacement=true"),
+                run(
+                    false,
+                    Err("allow_full_replacement is only accepted on POST /; GET / never writes"),
+                ),
             ),
             ("PUT", "/", None, Route::MethodNotAllowed("GET, POST")),
             ("DELETE", "/", None, Route::MethodNotAllowed("GET, POST")),
@@ -262,14 +367,20 @@ mod tests {
             Ok(RollbackRequest {
                 target: "prod".into(),
                 run: 41,
-                dry_run: false
+                dry_run: false,
+                allow_full_replacement: false,
             })
         );
         assert_eq!(
             rollback_request(r#"{"target":"prod","run":41,"dry_run":true}"#).map(|r| r.dry_run),
             Ok(true)
         );
-        let prefix = r#"the body must be JSON {"target": "<name>", "run": <run id>} (optionally "dry_run": true); "#;
+        assert_eq!(
+            rollback_request(r#"{"target":"prod","run":41,"allow_full_replacement":true}"#)
+                .map(|r| (r.dry_run, r.allow_full_replacement)),
+            Ok((false, true))
+        );
+        let prefix = r#"the body must be JSON {"target": "<name>", "run": <run id>} (optionally "dry_run": true, "allow_full_replacement": true); "#;
         for (bad, why) in [
             ("[]", "it is not an object"),
             ("{}", r#""target" is missing or not a string"#),
@@ -284,6 +395,10 @@ mod tests {
             (
                 r#"{"target":"prod","run":41,"dry_run":"yes"}"#,
                 r#""dry_run" is not true or false"#,
+            ),
+            (
+                r#"{"target":"prod","run":41,"allow_full_replacement":1}"#,
+                r#""allow_full_replacement" is not true or false"#,
             ),
             (
                 r#"{"target":"prod","run":41,"dryrun":true}"#,
@@ -305,6 +420,7 @@ mod tests {
     fn only_a_plain_post_writes() {
         assert!(route("POST", "/", None).writes());
         assert!(route("POST", "/", Some("dry_run=false")).writes());
+        assert!(route("POST", "/", Some("allow_full_replacement=true")).writes());
         for q in [
             Some("dry_run"),
             Some("dry_run="),
@@ -312,6 +428,8 @@ mod tests {
             Some("dry_run=maybe"),
             Some("dry_run=false&dry_run=true"),
             Some("DRY_RUN=1"),
+            Some("allow_full_replacement=maybe"),
+            Some("allow_full_replacement=true&dry_run=true"),
         ] {
             assert!(!route("POST", "/", q).writes(), "{q:?}");
         }

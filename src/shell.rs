@@ -23,6 +23,7 @@ use worker::{
 use crate::answers::{self, Answers, TargetAnswer};
 use crate::auth::{self, Access};
 use crate::config::{Config, ConfigError, Secret, Target};
+use crate::error::ServiceError;
 use crate::freshness::{self, Freshness};
 use crate::history::Trigger;
 use crate::notify;
@@ -33,11 +34,12 @@ use client::WorkerClient;
 
 /// How long the Worker waits for a target's object to answer a sync or rollback, in
 /// milliseconds: longer than the longest run (each outbound call is bounded by its retry budget)
-/// plus the run a caller may wait for. Past it, the target is reported `STATE_TIMEOUT`.
+/// plus the run a caller may wait for. Past it, the target is reported `STATE_TIMEOUT`
+/// (catalogue hint: 180 s).
 const RUN_TIMEOUT_MS: u64 = 180_000;
 
 /// How long the Worker waits for a target's object to answer a status or freshness read, in
-/// milliseconds.
+/// milliseconds (catalogue hint: 10 s).
 const READ_TIMEOUT_MS: u64 = 10_000;
 
 /// Installs the panic hook once per isolate, so a panic's message reaches the log.
@@ -63,13 +65,16 @@ async fn fetch(
         }
         Route::NotFound => (
             404,
-            report::error_json("NOT_FOUND", &format!("no route for {}", url.path())),
+            report::error_json(
+                ServiceError::NotFound,
+                &format!("no route for {}", url.path()),
+            ),
             None,
         ),
         Route::MethodNotAllowed(allow) => (
             405,
             report::error_json(
-                "METHOD_NOT_ALLOWED",
+                ServiceError::MethodNotAllowed,
                 &format!("{} is not allowed here; allowed: {allow}", req.method()),
             ),
             Some(("allow", (*allow).to_owned())),
@@ -79,17 +84,17 @@ async fn fetch(
             match auth::check(req.headers().get("authorization")?.as_deref(), expected.as_ref()) {
                 Access::Disabled => (
                     503,
-                    report::error_json("AUTH_DISABLED", "SYNC_AUTH_TOKEN is not set; set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable this endpoint"),
+                    report::error_json(ServiceError::AuthDisabled, "SYNC_AUTH_TOKEN is not set; set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable this endpoint"),
                     None,
                 ),
                 Access::Missing => (
                     401,
-                    report::error_json("UNAUTHORIZED", "send Authorization: Bearer <SYNC_AUTH_TOKEN>"),
+                    report::error_json(ServiceError::Unauthorized, "send Authorization: Bearer <SYNC_AUTH_TOKEN>"),
                     Some(("www-authenticate", r#"Bearer realm="jwks-sync""#.to_owned())),
                 ),
                 Access::Wrong => (
                     401,
-                    report::error_json("UNAUTHORIZED", "the bearer token does not match SYNC_AUTH_TOKEN"),
+                    report::error_json(ServiceError::Unauthorized, "the bearer token does not match SYNC_AUTH_TOKEN"),
                     Some(("www-authenticate", r#"Bearer realm="jwks-sync", error="invalid_token""#.to_owned())),
                 ),
                 Access::Allowed => match r {
@@ -129,22 +134,35 @@ pub(crate) fn respond(
 /// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then every
 /// target's object runs the sync or preview.
 async fn run(route: &Route, env: &Env) -> Reply {
-    if let Route::Run {
-        dry_run: Err(msg), ..
-    } = route
-    {
-        return (400, report::error_json("BAD_REQUEST", msg), None);
-    }
+    let allow_full_replacement = match route {
+        Route::Run {
+            dry_run: Err(msg), ..
+        } => return (400, report::error_json(ServiceError::BadRequest, msg), None),
+        Route::Run {
+            allow_full_replacement,
+            ..
+        } => *allow_full_replacement,
+        _ => false,
+    };
     match load_config(env) {
         Ok(config) => {
             let call = if route.writes() {
-                Call::Run(Trigger::Http)
+                Call::Run {
+                    trigger: Trigger::Http,
+                    allow_full_replacement,
+                }
             } else {
-                Call::Preview
+                Call::Preview {
+                    allow_full_replacement,
+                }
             };
             let dry_run = !route.writes() || config.dry_run;
             let targets = run_all(env, &config, call, dry_run).await;
-            let a = Answers { dry_run, targets };
+            let a = Answers {
+                dry_run,
+                warnings: config.warnings,
+                targets,
+            };
             (a.http_status(), a.to_json(), None)
         }
         Err(e) => {
@@ -158,7 +176,13 @@ async fn run(route: &Route, env: &Env) -> Reply {
 async fn rollback(body: &str, env: &Env) -> Reply {
     let request = match rollback_request(body) {
         Ok(r) => r,
-        Err(msg) => return (400, report::error_json("BAD_REQUEST", &msg), None),
+        Err(msg) => {
+            return (
+                400,
+                report::error_json(ServiceError::BadRequest, &msg),
+                None,
+            )
+        }
     };
     let config = match load_config(env) {
         Ok(c) => c,
@@ -174,29 +198,38 @@ async fn rollback(body: &str, env: &Env) -> Reply {
             request.target,
             names.join(", ")
         );
-        return (404, report::error_json("NOT_FOUND", &msg), None);
+        return (404, report::error_json(ServiceError::NotFound, &msg), None);
     };
     let call = Call::Rollback {
         run: request.run,
         write: !request.dry_run,
+        allow_full_replacement: request.allow_full_replacement,
     };
+    let warnings = &config.warnings;
     let answer = match call_state(env, target, call, RUN_TIMEOUT_MS).await {
-        Ok((200, text)) => target_answer(target, text, Trigger::Rollback, request.dry_run),
+        Ok((200, text)) => {
+            target_answer(target, text, Trigger::Rollback, request.dry_run, warnings)
+        }
         // The object's own refusals (no such run, over MAX_KEYS) are passed on as they are.
         Ok((status, text)) if serde_json::from_str::<serde_json::Value>(&text).is_ok() => {
             return (status, text, None)
         }
         Ok((status, _)) => unavailable(
             target,
-            "STATE_UNAVAILABLE",
+            ServiceError::StateUnavailable,
             format!("the target's state answered {status}"),
-            Trigger::Rollback,
-            request.dry_run,
+            (Trigger::Rollback, request.dry_run, warnings),
         ),
-        Err((code, msg)) => unavailable(target, code, msg, Trigger::Rollback, request.dry_run),
+        Err((e, msg)) => unavailable(
+            target,
+            e,
+            msg,
+            (Trigger::Rollback, request.dry_run, warnings),
+        ),
     };
     let a = Answers {
         dry_run: request.dry_run,
+        warnings: config.warnings.clone(),
         targets: vec![answer],
     };
     (a.http_status(), a.to_json(), None)
@@ -219,13 +252,13 @@ async fn status(env: &Env) -> Reply {
                 all_answered = false;
                 answers::unavailable_status(
                     t,
-                    "STATE_UNAVAILABLE",
+                    ServiceError::StateUnavailable,
                     &format!("the target's state answered {status}"),
                 )
             }
-            Err((code, msg)) => {
+            Err((e, msg)) => {
                 all_answered = false;
-                answers::unavailable_status(t, code, &msg)
+                answers::unavailable_status(t, e, &msg)
             }
         })
         .collect();
@@ -258,33 +291,22 @@ async fn health(env: &Env) -> (u16, String) {
 /// Every target's run or preview, concurrently, in configuration order.
 async fn run_all(env: &Env, config: &Config, call: Call, dry_run: bool) -> Vec<TargetAnswer> {
     let trigger = match call {
-        Call::Run(t) => t,
+        Call::Run { trigger, .. } => trigger,
         _ => Trigger::Http,
     };
     let answers = call_all(env, config, call, RUN_TIMEOUT_MS).await;
+    let log = (trigger, dry_run, config.warnings.as_slice());
     config
         .targets
         .iter()
         .zip(answers)
         .map(|(t, answer)| match answer {
-            Ok((200, text)) => target_answer(t, text, trigger, dry_run),
+            Ok((200, text)) => target_answer(t, text, trigger, dry_run, &config.warnings),
             Ok((status, text)) => {
-                let what = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| {
-                        v.pointer("/error/message")
-                            .and_then(|m| m.as_str().map(str::to_owned))
-                    })
-                    .unwrap_or_else(|| format!("HTTP {status}"));
-                unavailable(
-                    t,
-                    "STATE_UNAVAILABLE",
-                    format!("the target's state refused the run: {what}"),
-                    trigger,
-                    dry_run,
-                )
+                let (e, msg) = answers::refused(status, &text);
+                unavailable(t, e, msg, log)
             }
-            Err((code, msg)) => unavailable(t, code, msg, trigger, dry_run),
+            Err((e, msg)) => unavailable(t, e, msg, log),
         })
         .collect()
 }
@@ -296,7 +318,7 @@ async fn call_all(
     config: &Config,
     call: Call,
     timeout_ms: u64,
-) -> Vec<Result<(u16, String), (&'static str, String)>> {
+) -> Vec<Result<(u16, String), (ServiceError, String)>> {
     join_all(
         config
             .targets
@@ -307,42 +329,48 @@ async fn call_all(
 }
 
 /// A report the object answered, or a `STATE_UNAVAILABLE` one when it is not a report.
-fn target_answer(t: &Target, text: String, trigger: Trigger, dry_run: bool) -> TargetAnswer {
+fn target_answer(
+    t: &Target,
+    text: String,
+    trigger: Trigger,
+    dry_run: bool,
+    warnings: &[String],
+) -> TargetAnswer {
     TargetAnswer::from_json(text).unwrap_or_else(|e| {
         unavailable(
             t,
-            "STATE_UNAVAILABLE",
+            ServiceError::StateUnavailable,
             format!("the target's state answered {e}"),
-            trigger,
-            dry_run,
+            (trigger, dry_run, warnings),
         )
     })
 }
 
-/// A failed target whose object did not answer usably; logged here, as the object could not.
+/// A failed target whose object did not answer usably; logged here (with the trigger, `dry_run`
+/// and the settings' warnings of `log`), as the object could not.
 fn unavailable(
     t: &Target,
-    code: &'static str,
+    e: ServiceError,
     msg: String,
-    trigger: Trigger,
-    dry_run: bool,
+    log: (Trigger, bool, &[String]),
 ) -> TargetAnswer {
-    let report = answers::unavailable(t, code, msg);
-    console_error!("{}", report.log_line(trigger.as_str(), dry_run));
+    let (trigger, dry_run, warnings) = log;
+    let report = answers::unavailable(t, e, msg);
+    console_error!("{}", report.log_line(trigger.as_str(), dry_run, warnings));
     TargetAnswer::from_report(&report)
 }
 
-/// Calls a target's object with a timeout. `Err` is a code (`STATE_TIMEOUT`,
-/// `STATE_UNAVAILABLE`) and a message.
+/// Calls a target's object with a timeout. `Err` is `STATE_TIMEOUT` or `STATE_UNAVAILABLE`, and a
+/// message.
 async fn call_state(
     env: &Env,
     target: &Target,
     call: Call,
     timeout_ms: u64,
-) -> Result<(u16, String), (&'static str, String)> {
+) -> Result<(u16, String), (ServiceError, String)> {
     let unavailable = |e: worker::Error| {
         (
-            "STATE_UNAVAILABLE",
+            ServiceError::StateUnavailable,
             format!("the target's state is unavailable: {e}"),
         )
     };
@@ -368,7 +396,7 @@ async fn call_state(
     match select(exchange, timeout).await {
         Either::Left((answer, _)) => answer.map_err(unavailable),
         Either::Right(_) => Err((
-            "STATE_TIMEOUT",
+            ServiceError::StateTimeout,
             format!(
                 "the target's state did not answer within {} s; see GET /status",
                 timeout_ms / 1000
@@ -398,9 +426,14 @@ pub async fn scheduled(
             return Err(cron_failure(&format!("jwks-sync: {e}")));
         }
     };
-    let targets = run_all(&env, &config, Call::Run(Trigger::Cron), config.dry_run).await;
+    let call = Call::Run {
+        trigger: Trigger::Cron,
+        allow_full_replacement: false,
+    };
+    let targets = run_all(&env, &config, call, config.dry_run).await;
     let a = Answers {
         dry_run: config.dry_run,
+        warnings: config.warnings,
         targets,
     };
     let ping = match (&config.ops.heartbeat_url, &config.ops.heartbeat_fail_url) {

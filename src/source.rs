@@ -8,7 +8,7 @@ use url::Url;
 use crate::config::{is_allowed_url, Source};
 use crate::error::Error;
 use crate::http::{
-    send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
+    send_with_retry, Attempts, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
 };
 use crate::jwks::{self, Extracted, Options, MAX_BODY_BYTES};
 
@@ -46,53 +46,79 @@ pub enum FetchErrorKind {
     Redirect(String),
 }
 
-/// A fetch failure, naming the URL asked for.
+/// A fetch failure, naming the URL asked for and what each attempt got.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchError {
     /// The URL that failed.
     pub url: String,
     /// What happened.
     pub kind: FetchErrorKind,
+    /// What each attempt of the failing request got (empty when no request failed, e.g. a
+    /// refused redirect target).
+    pub attempts: Attempts,
 }
 
 impl FetchError {
-    /// The stable machine code: `JWKS_TIMEOUT`, `JWKS_UNREACHABLE`, `JWKS_TOO_LARGE`,
-    /// `JWKS_HTTP_STATUS` or `JWKS_REDIRECT`.
+    /// The stable machine code. Statuses are told apart so an alert (and the hint) can say what to
+    /// check: `JWKS_FORBIDDEN` (401, 403), `JWKS_NOT_FOUND` (404, 410), `JWKS_RATE_LIMITED` (429),
+    /// `JWKS_TLS_ERROR` (Cloudflare's 525 and 526: TLS handshake failed, invalid certificate),
+    /// `JWKS_DNS_ERROR` (530: a Worker's subrequest to a host it cannot resolve answers 530 with
+    /// error 1016, developers.cloudflare.com/workers/platform/known-issues), `JWKS_UNREACHABLE`
+    /// (no answer, or Cloudflare's 521-523: origin down or unreachable), `JWKS_UNAVAILABLE` (other
+    /// 5xx), `JWKS_HTTP_STATUS` (any other status); `JWKS_TIMEOUT`, `JWKS_TOO_LARGE`,
+    /// `JWKS_REDIRECT`.
     pub fn code(&self) -> &'static str {
         match &self.kind {
             FetchErrorKind::Transport(TransportError::Timeout { .. }) => "JWKS_TIMEOUT",
             FetchErrorKind::Transport(TransportError::TooLarge { .. }) => "JWKS_TOO_LARGE",
             FetchErrorKind::Transport(TransportError::Network(_)) => "JWKS_UNREACHABLE",
-            FetchErrorKind::Status { .. } => "JWKS_HTTP_STATUS",
+            FetchErrorKind::Status { status, .. } => match status {
+                401 | 403 => "JWKS_FORBIDDEN",
+                404 | 410 => "JWKS_NOT_FOUND",
+                429 => "JWKS_RATE_LIMITED",
+                525 | 526 => "JWKS_TLS_ERROR",
+                530 => "JWKS_DNS_ERROR",
+                521..=523 => "JWKS_UNREACHABLE",
+                500..=599 => "JWKS_UNAVAILABLE",
+                _ => "JWKS_HTTP_STATUS",
+            },
             FetchErrorKind::Redirect(_) => "JWKS_REDIRECT",
         }
     }
 }
 
+/// `<cause>[ after N attempts (…)][; retry-after …]; <url>`: the cause first, so a log line or an
+/// alert cut short still shows it.
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fetch {}: ", self.url)?;
+        let attempts = self.attempts.suffix();
         match &self.kind {
-            FetchErrorKind::Transport(t) => write!(f, "{t}"),
+            FetchErrorKind::Transport(TransportError::Timeout { after_ms }) => write!(
+                f,
+                "no answer from the IdP within {after_ms} ms (FETCH_TIMEOUT_MS){attempts}"
+            )?,
+            FetchErrorKind::Transport(t @ TransportError::TooLarge { .. }) => write!(f, "{t}")?,
+            FetchErrorKind::Transport(t) => write!(f, "no answer from the IdP ({t}){attempts}")?,
             FetchErrorKind::Status {
                 status,
-                retry_after: None,
-            } => write!(f, "expected 2xx, got {status}"),
-            FetchErrorKind::Status {
-                status,
-                retry_after: Some(r),
+                retry_after,
             } => {
-                write!(f, "expected 2xx, got {status}; retry-after {r}")
+                write!(f, "HTTP {status} from the IdP{attempts}")?;
+                if let Some(r) = retry_after {
+                    write!(f, "; retry-after {r}")?;
+                }
             }
-            FetchErrorKind::Redirect(d) => f.write_str(d),
+            FetchErrorKind::Redirect(d) => f.write_str(d)?,
         }
+        write!(f, "; {}", self.url)
     }
 }
 
 impl std::error::Error for FetchError {}
 
 /// GETs `url` with the IdP headers, following at most [`MAX_REDIRECTS`] redirects to allowed URLs,
-/// retrying transient failures under `policy`.
+/// retrying transient failures under `policy`. A request that succeeded only after retries adds a
+/// warning to `warnings`.
 ///
 /// # Errors
 /// [`FetchError`] when no 2xx answer could be had.
@@ -100,6 +126,7 @@ pub async fn get_document<C: Client>(
     client: &C,
     url: &str,
     policy: &RetryPolicy,
+    warnings: &mut Vec<String>,
 ) -> Result<Document, FetchError> {
     let mut current = url.to_owned();
     for _ in 0..=MAX_REDIRECTS {
@@ -114,20 +141,30 @@ pub async fn get_document<C: Client>(
             timeout_ms: policy.timeout_ms,
             no_store: true,
         };
+        let sent = send_with_retry(client, &req, policy, MAX_BODY_BYTES).await;
         let fail = |kind| FetchError {
             url: current.clone(),
             kind,
+            attempts: sent.attempts.clone(),
         };
-        let resp = send_with_retry(client, &req, policy, MAX_BODY_BYTES)
-            .await
-            .map_err(|t| fail(FetchErrorKind::Transport(t)))?;
+        let resp = match sent.outcome {
+            Ok(resp) => resp,
+            Err(t) => return Err(fail(FetchErrorKind::Transport(t))),
+        };
+        let retried = sent.attempts.retried_warning();
+        let mut note_retries = |at: &str| {
+            if let Some(w) = &retried {
+                warnings.push(format!("{w}; GET {at}"));
+            }
+        };
         match resp.status {
             200..=299 => {
+                note_retries(&current);
                 return Ok(Document {
                     url: current,
                     content_type: resp.content_type,
                     body: resp.body,
-                })
+                });
             }
             301 | 302 | 303 | 307 | 308 => {
                 let Some(location) = resp.location else {
@@ -138,7 +175,10 @@ pub async fn get_document<C: Client>(
                 };
                 let next = Url::parse(&current).and_then(|base| base.join(&location));
                 match next {
-                    Ok(next) if is_allowed_url(&next) => current = next.into(),
+                    Ok(next) if is_allowed_url(&next) => {
+                        note_retries(&current);
+                        current = next.into();
+                    }
                     _ => {
                         return Err(fail(FetchErrorKind::Redirect(format!(
                             "redirect {} to {location:?} refused; only https targets are followed",
@@ -160,6 +200,7 @@ pub async fn get_document<C: Client>(
         kind: FetchErrorKind::Redirect(format!(
             "more than {MAX_REDIRECTS} redirects; last to {current}"
         )),
+        attempts: Attempts::default(),
     })
 }
 
@@ -194,7 +235,7 @@ pub async fn extract_source<C: Client>(
 ) -> Result<Extracted, Error> {
     let jwks_url = match source {
         Source::JwksUrl(url) => {
-            let doc = get_document(client, url, policy).await?;
+            let doc = get_document(client, url, policy, warnings).await?;
             match jwks::extract(&doc.body, doc.content_type.as_deref(), &doc.url, opts) {
                 Err(e) => match e.discovery_jwks_uri() {
                     Some(uri) => checked_jwks_uri(&doc.url, uri)?,
@@ -204,7 +245,7 @@ pub async fn extract_source<C: Client>(
             }
         }
         Source::Issuer(issuer) => {
-            let doc = get_document(client, &discovery_url(issuer), policy).await?;
+            let doc = get_document(client, &discovery_url(issuer), policy, warnings).await?;
             let discovery =
                 jwks::parse_discovery(&doc.body, doc.content_type.as_deref(), &doc.url)?;
             match discovery.issuer.as_deref() {
@@ -217,7 +258,7 @@ pub async fn extract_source<C: Client>(
             checked_jwks_uri(&doc.url, &discovery.jwks_uri)?
         }
     };
-    let doc = get_document(client, &jwks_url, policy).await?;
+    let doc = get_document(client, &jwks_url, policy, warnings).await?;
     let extracted = jwks::extract(&doc.body, doc.content_type.as_deref(), &doc.url, opts)?;
     Ok(extracted)
 }
@@ -231,6 +272,7 @@ fn checked_jwks_uri(from: &str, uri: &str) -> Result<String, FetchError> {
             kind: FetchErrorKind::Redirect(format!(
                 "jwks_uri {uri:?} refused; only https URLs are followed"
             )),
+            attempts: Attempts::default(),
         }),
     }
 }
@@ -267,7 +309,7 @@ mod tests {
     }
 
     fn kids(e: &Extracted) -> Vec<String> {
-        jwks::select(vec![e.clone()], &Options::default())
+        jwks::select(std::slice::from_ref(e), &Options::default())
             .unwrap()
             .keys
             .iter()
@@ -283,6 +325,7 @@ mod tests {
             &c,
             "https://idp.example/jwks",
             &RetryPolicy::default(),
+            &mut Vec::new(),
         ))
         .unwrap();
         assert_eq!(doc.body, JWKS.as_bytes());
@@ -311,6 +354,7 @@ mod tests {
             &c,
             "https://idp.example/jwks",
             &RetryPolicy::default(),
+            &mut Vec::new(),
         ))
         .unwrap();
         assert_eq!(doc.url, "https://idp.example/v2/jwks");
@@ -328,12 +372,13 @@ mod tests {
             &c,
             "https://idp.example/jwks",
             &RetryPolicy::default(),
+            &mut Vec::new(),
         ))
         .unwrap_err();
         assert_eq!(e.code(), "JWKS_REDIRECT");
         assert_eq!(
             e.to_string(),
-            "fetch https://idp.example/jwks: redirect 302 to \"http://evil.example/jwks\" refused; only https targets are followed"
+            "redirect 302 to \"http://evil.example/jwks\" refused; only https targets are followed; https://idp.example/jwks"
         );
     }
 
@@ -351,11 +396,12 @@ mod tests {
             &c,
             "https://idp.example/a",
             &RetryPolicy::default(),
+            &mut Vec::new(),
         ))
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "fetch https://idp.example/a: more than 3 redirects; last to https://idp.example/a"
+            "more than 3 redirects; last to https://idp.example/a; https://idp.example/a"
         );
         assert_eq!(c.sent.borrow().len(), MAX_REDIRECTS + 1);
     }
@@ -368,6 +414,7 @@ mod tests {
             &c,
             "https://idp.example/jwks",
             &RetryPolicy::default(),
+            &mut Vec::new(),
         ))
         .unwrap_err();
         assert_eq!(
@@ -377,9 +424,132 @@ mod tests {
                 retry_after: None
             }
         );
+        assert_eq!(e.code(), "JWKS_FORBIDDEN");
         assert_eq!(
             e.to_string(),
-            "fetch https://idp.example/jwks: expected 2xx, got 403"
+            "HTTP 403 from the IdP; https://idp.example/jwks"
+        );
+    }
+
+    /// Each way an IdP answer can fail has its own code, so the hint can say what to check.
+    #[test]
+    fn every_failing_status_has_its_code() {
+        let rows = [
+            (401, "JWKS_FORBIDDEN"),
+            (403, "JWKS_FORBIDDEN"),
+            (404, "JWKS_NOT_FOUND"),
+            (410, "JWKS_NOT_FOUND"),
+            (429, "JWKS_RATE_LIMITED"),
+            (500, "JWKS_UNAVAILABLE"),
+            (503, "JWKS_UNAVAILABLE"),
+            (521, "JWKS_UNREACHABLE"),
+            (522, "JWKS_UNREACHABLE"),
+            (523, "JWKS_UNREACHABLE"),
+            (524, "JWKS_UNAVAILABLE"),
+            (525, "JWKS_TLS_ERROR"),
+            (526, "JWKS_TLS_ERROR"),
+            (530, "JWKS_DNS_ERROR"),
+            (400, "JWKS_HTTP_STATUS"),
+            (304, "JWKS_HTTP_STATUS"),
+        ];
+        for (status, code) in rows {
+            let c = FakeClient::default();
+            for _ in 0..3 {
+                c.json(Method::Get, "https://idp.example/jwks", status, "no");
+            }
+            let e = block_on(get_document(
+                &c,
+                "https://idp.example/jwks",
+                &RetryPolicy::default(),
+                &mut Vec::new(),
+            ))
+            .unwrap_err();
+            assert_eq!(e.code(), code, "{status}");
+            assert_eq!(
+                crate::catalogue::entry(code).map(|e| e.stage),
+                Some(Some(crate::error::Stage::Fetch)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failure_after_retries_says_how_many_and_the_retry_after() {
+        let c = FakeClient::default();
+        for _ in 0..2 {
+            c.on(
+                Method::Get,
+                "https://idp.example/jwks",
+                Ok(Response {
+                    status: 503,
+                    ..Default::default()
+                }),
+            );
+        }
+        c.on(
+            Method::Get,
+            "https://idp.example/jwks",
+            Ok(Response {
+                status: 429,
+                retry_after: Some("600".into()),
+                ..Default::default()
+            }),
+        );
+        let e = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+            &mut Vec::new(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), "JWKS_RATE_LIMITED");
+        assert_eq!(
+            e.to_string(),
+            "HTTP 429 from the IdP after 3 attempts (503, 503, 429); retry-after 600; https://idp.example/jwks"
+        );
+    }
+
+    #[test]
+    fn a_timeout_names_fetch_timeout_ms() {
+        let c = FakeClient::default();
+        for _ in 0..3 {
+            c.on(
+                Method::Get,
+                "https://idp.example/jwks",
+                Err(TransportError::Timeout { after_ms: 500 }),
+            );
+        }
+        let e = block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+            &mut Vec::new(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), "JWKS_TIMEOUT");
+        assert_eq!(
+            e.to_string(),
+            "no answer from the IdP within 500 ms (FETCH_TIMEOUT_MS) after 3 attempts (timeout, timeout, timeout); https://idp.example/jwks"
+        );
+        assert!(crate::catalogue::hint("JWKS_TIMEOUT").contains("FETCH_TIMEOUT_MS"));
+    }
+
+    #[test]
+    fn a_success_after_retries_is_a_warning() {
+        let c = FakeClient::default();
+        c.json(Method::Get, "https://idp.example/jwks", 502, "busy");
+        c.json(Method::Get, "https://idp.example/jwks", 200, JWKS);
+        let mut warnings = Vec::new();
+        block_on(get_document(
+            &c,
+            "https://idp.example/jwks",
+            &RetryPolicy::default(),
+            &mut warnings,
+        ))
+        .unwrap();
+        assert_eq!(
+            warnings,
+            vec!["succeeded after 2 attempts (502); GET https://idp.example/jwks"]
         );
     }
 

@@ -6,12 +6,17 @@
 //!
 //! # Routes (host `target-state`, never reachable from outside the Worker)
 //! ```text
-//! POST /run?trigger=cron|http       a sync through the object's one-run-at-a-time gate
-//! POST /preview                     a preview: no gate, nothing recorded
-//! POST /rollback?run=N[&dry_run=1]  restore run N's written key set (through the gate unless dry)
+//! POST /run?trigger=cron|http[&allow_full_replacement=1]
+//!                                   a sync through the object's one-run-at-a-time gate
+//! POST /preview[?allow_full_replacement=1]
+//!                                   a preview: no gate, nothing recorded
+//! POST /rollback?run=N[&dry_run=1][&allow_full_replacement=1]
+//!                                   restore run N's written key set (through the gate unless dry)
 //! GET  /status                      the target's status and history
 //! GET  /freshness                   {"age_s": …, "stale": …}
 //! ```
+//! `allow_full_replacement=1` lets this one run replace every live key (see
+//! [`crate::plan::check_overlap`]); the object reads every other setting from its own env.
 //! During a gradual deployment the Worker of one version can call an object of the next
 //! (operations.md §3.3): keep these routes backward compatible for one release.
 
@@ -20,16 +25,27 @@ use crate::history::Trigger;
 /// One request to a target's object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
-    /// A sync, recorded, one at a time; `trigger` is `Cron` or `Http`.
-    Run(Trigger),
+    /// A sync, recorded, one at a time.
+    Run {
+        /// `Cron` or `Http`.
+        trigger: Trigger,
+        /// `POST /?allow_full_replacement=true`: this run may replace every live key.
+        allow_full_replacement: bool,
+    },
     /// A preview (also every run while `DRY_RUN` is set).
-    Preview,
+    Preview {
+        /// Preview the run as if a full replacement were allowed.
+        allow_full_replacement: bool,
+    },
     /// Restore the key set written by run `run`; `write` false previews it.
     Rollback {
         /// The run whose written key set to restore.
         run: i64,
         /// False for a preview of the restore.
         write: bool,
+        /// `"allow_full_replacement": true` in the body: the restored set may replace every live
+        /// key.
+        allow_full_replacement: bool,
     },
     /// The target's status and history.
     Status,
@@ -38,19 +54,46 @@ pub enum Call {
 }
 
 impl Call {
+    /// Whether this call allows a full replacement once.
+    pub fn allows_full_replacement(&self) -> bool {
+        match self {
+            Call::Run {
+                allow_full_replacement,
+                ..
+            }
+            | Call::Preview {
+                allow_full_replacement,
+            }
+            | Call::Rollback {
+                allow_full_replacement,
+                ..
+            } => *allow_full_replacement,
+            Call::Status | Call::Freshness => false,
+        }
+    }
+
     /// The method and URL of the request.
     pub fn request(&self) -> (&'static str, String) {
         const BASE: &str = "https://target-state";
-        match self {
-            Call::Run(trigger) => ("POST", format!("{BASE}/run?trigger={}", trigger.as_str())),
-            Call::Preview => ("POST", format!("{BASE}/preview")),
-            Call::Rollback { run, write: true } => ("POST", format!("{BASE}/rollback?run={run}")),
-            Call::Rollback { run, write: false } => {
-                ("POST", format!("{BASE}/rollback?run={run}&dry_run=1"))
+        let (method, mut url) = match self {
+            Call::Run { trigger, .. } => {
+                ("POST", format!("{BASE}/run?trigger={}", trigger.as_str()))
             }
+            Call::Preview { .. } => ("POST", format!("{BASE}/preview")),
+            Call::Rollback {
+                run, write: true, ..
+            } => ("POST", format!("{BASE}/rollback?run={run}")),
+            Call::Rollback {
+                run, write: false, ..
+            } => ("POST", format!("{BASE}/rollback?run={run}&dry_run=1")),
             Call::Status => ("GET", format!("{BASE}/status")),
             Call::Freshness => ("GET", format!("{BASE}/freshness")),
+        };
+        if self.allows_full_replacement() {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("allow_full_replacement=1");
         }
+        (method, url)
     }
 
     /// Reads a request the object received; `None` for anything else.
@@ -62,16 +105,26 @@ impl Call {
             .map(|p| p.split_once('=').unwrap_or((p, "")))
             .collect();
         let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let allow_full_replacement = param("allow_full_replacement") == Some("1");
         match (method, path) {
-            ("POST", "/run") => match param("trigger") {
-                Some("cron") => Some(Call::Run(Trigger::Cron)),
-                Some("http") => Some(Call::Run(Trigger::Http)),
-                _ => None,
-            },
-            ("POST", "/preview") => Some(Call::Preview),
+            ("POST", "/run") => {
+                let trigger = match param("trigger") {
+                    Some("cron") => Trigger::Cron,
+                    Some("http") => Trigger::Http,
+                    _ => return None,
+                };
+                Some(Call::Run {
+                    trigger,
+                    allow_full_replacement,
+                })
+            }
+            ("POST", "/preview") => Some(Call::Preview {
+                allow_full_replacement,
+            }),
             ("POST", "/rollback") => Some(Call::Rollback {
                 run: param("run")?.parse().ok()?,
                 write: param("dry_run").is_none(),
+                allow_full_replacement,
             }),
             ("GET", "/status") => Some(Call::Status),
             ("GET", "/freshness") => Some(Call::Freshness),
@@ -97,16 +150,38 @@ mod tests {
     #[test]
     fn every_call_reads_back_as_itself() {
         let calls = [
-            Call::Run(Trigger::Cron),
-            Call::Run(Trigger::Http),
-            Call::Preview,
+            Call::Run {
+                trigger: Trigger::Cron,
+                allow_full_replacement: false,
+            },
+            Call::Run {
+                trigger: Trigger::Http,
+                allow_full_replacement: false,
+            },
+            Call::Run {
+                trigger: Trigger::Http,
+                allow_full_replacement: true,
+            },
+            Call::Preview {
+                allow_full_replacement: false,
+            },
+            Call::Preview {
+                allow_full_replacement: true,
+            },
             Call::Rollback {
                 run: 41,
                 write: true,
+                allow_full_replacement: false,
             },
             Call::Rollback {
                 run: 7,
                 write: false,
+                allow_full_replacement: false,
+            },
+            Call::Rollback {
+                run: 41,
+                write: true,
+                allow_full_replacement: true,
             },
             Call::Status,
             Call::Freshness,
@@ -121,6 +196,38 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn the_allowance_is_a_query_parameter() {
+        let call = Call::Rollback {
+            run: 7,
+            write: false,
+            allow_full_replacement: true,
+        };
+        assert_eq!(
+            call.request().1,
+            "https://target-state/rollback?run=7&dry_run=1&allow_full_replacement=1"
+        );
+        let call = Call::Preview {
+            allow_full_replacement: true,
+        };
+        assert_eq!(
+            call.request().1,
+            "https://target-state/preview?allow_full_replacement=1"
+        );
+        // Only `1` allows: an older Worker never sends the parameter.
+        assert_eq!(
+            Call::parse(
+                "POST",
+                "/run",
+                Some("trigger=cron&allow_full_replacement=true")
+            ),
+            Some(Call::Run {
+                trigger: Trigger::Cron,
+                allow_full_replacement: false
+            })
+        );
     }
 
     #[test]

@@ -1,19 +1,30 @@
-//! The sync of every target: fetch → normalize → read live → diff → replace → verify → report.
+//! One target's sync, preview or restore: fetch → normalize → read live → grace period → plan →
+//! write → verify (or re-read) → report.
 //!
-//! Safety over liveness: the only write is the final `PUT`, made only after every source of the
-//! target was fetched and normalized without error and the live keys were read. Any earlier
-//! failure leaves what is live untouched (stale-if-error, failure modes B12 and B21).
+//! Safety over liveness: the only write is the final `PUT` (or `PATCH`, when the configuration
+//! holds symmetric keys to keep), made only after every source of the target was fetched and
+//! normalized without error, the live keys were read, and no safety rule of [`crate::plan`]
+//! refused. Any earlier failure leaves what is live untouched (stale-if-error, failure modes B12
+//! and B21). A write that gets no definite answer is resolved by reading what is live.
+//!
+//! Syncs, previews and restores (rollbacks) share one write path, [`Run::push`]: the same diff,
+//! no-overlap rule, choice of `PUT` or `PATCH`, verification and re-read.
+//!
+//! # `MAX_KEYS`
+//! Kept symmetric keys can never be dropped (a write without them would destroy their secret), so
+//! they take their slots first; the IdP's keys get the slots left (none left is
+//! `KEY_LIMIT_REACHED`); keys retained by the grace period get whatever room remains after both.
+//! A restored set is put back whole or not at all: with the kept keys it must fit.
 
-use crate::cloudflare::{self, CfError, CfErrorKind, LiveKeys};
+use crate::cloudflare::{self, LiveKeys, Operation, WriteError};
 use crate::config::{Config, Target};
-use crate::diff::diff;
+use crate::diff::{diff, holds_exactly};
 use crate::error::Error;
 use crate::grace::{self, FirstMissing};
-use crate::http::{
-    send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
-};
+use crate::http::{send_with_retry, Client, Method, Request, RetryPolicy, Sent, USER_AGENT};
 use crate::jwks::{self, Options, PublicJwk};
-use crate::report::{ErrorReport, KeyId, Outcome, TargetReport};
+use crate::plan::{self, Proposed};
+use crate::report::{ErrorReport, KeptKey, KeyId, Outcome, TargetReport};
 use crate::source::extract_source;
 
 /// Largest Cloudflare API answer read, in bytes.
@@ -44,18 +55,21 @@ pub struct Context<'a> {
 pub struct TargetRun {
     /// The result, as answered and logged.
     pub report: TargetReport,
-    /// The keys of a verified write, exactly as sent: a set a rollback can restore.
+    /// The asymmetric keys of a verified write, exactly as sent: a set a rollback can restore.
+    /// Kept symmetric keys are not part of it (they are kept by every write, restores included).
     pub written: Option<Vec<PublicJwk>>,
     /// The first-missing times to record; `None` leaves the record as it is (the run did not get
     /// as far as comparing the IdP's keys with the live ones).
     pub first_missing: Option<FirstMissing>,
 }
 
-/// Syncs (or previews) one target: fetch → normalize → read live → grace period → diff →
-/// replace → verify.
+/// Syncs (or previews) one target: fetch → normalize → read live → grace period → plan → write →
+/// verify.
 ///
-/// Writes only in [`Mode::Sync`] without `DRY_RUN`. With `RETAIN_REMOVED_KEYS_FOR` set, live
-/// keys the IdP stopped publishing are kept beside its keys as [`grace::decide`] says.
+/// Writes only in [`Mode::Sync`] without `DRY_RUN`. Live symmetric keys are kept (the write is
+/// then a `PATCH`). With `RETAIN_REMOVED_KEYS_FOR` set, live keys the IdP stopped publishing are
+/// kept beside its keys as [`grace::decide`] says. A write that would replace every live key is
+/// refused unless `config.full_replacement` allows it ([`plan::check_overlap`]).
 pub async fn run_target<C: Client>(
     client: &C,
     config: &Config,
@@ -73,10 +87,13 @@ pub async fn run_target<C: Client>(
 }
 
 /// Puts `keys` (a set an earlier run wrote) back as the target's credentials, through the same
-/// read of the live keys, diff, write and verification as a sync. The IdP is not consulted.
+/// read of the live keys, diff, no-overlap rule, write (keeping live symmetric keys) and
+/// verification as a sync. The IdP is not consulted.
 ///
 /// `write` false previews the restore. `DRY_RUN` does not apply: a restore is an operator's
-/// explicit request, typically made while `DRY_RUN` pauses the cron (README, "Rollback").
+/// explicit request, typically made while `DRY_RUN` pauses the cron (README, "Rollback"). A set
+/// that shares no `(kid, alg)` with the live keys needs `config.full_replacement` to allow it, as
+/// a sync does (the body of `POST /rollback` can allow it once).
 pub async fn restore_target<C: Client>(
     client: &C,
     config: &Config,
@@ -88,11 +105,7 @@ pub async fn restore_target<C: Client>(
     let run = Run::new(client, config, write, now_ms);
     let mut out = run.blank(target);
     out.report.keys = keys.iter().map(KeyId::from).collect();
-    let pushed = match run.read_live(target).await {
-        Ok(live) => run.push(target, &live, keys, &mut out.report).await,
-        Err(e) => Err(e),
-    };
-    match pushed {
+    match run.restore(target, keys, &mut out.report).await {
         Ok(true) => out.written = Some(keys.to_vec()),
         Ok(false) => {}
         Err(e) => out.report.error = Some(ErrorReport::from(&e)),
@@ -136,6 +149,7 @@ impl<'a, C: Client> Run<'a, C> {
                 config_id: target.config_id.clone(),
                 outcome: Outcome::Failed,
                 keys: Vec::new(),
+                kept: Vec::new(),
                 dropped: Vec::new(),
                 diff: None,
                 retained: Vec::new(),
@@ -164,8 +178,29 @@ impl<'a, C: Client> Run<'a, C> {
                 .push(extract_source(client, source, opts, policy, &mut report.warnings).await?);
         }
         // An empty result still reports each drop, where tools read them.
-        let set =
-            jwks::select(extracted, opts).inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+        let mut set = jwks::select(&extracted, opts)
+            .inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+
+        let live = self.read_live(target, report).await?;
+        let kept = live.symmetric.len();
+        if kept > 0 {
+            // Kept keys count toward MAX_KEYS: the IdP's keys get what is left.
+            let url = self.config_url(target);
+            let room = plan::room_for_idp_keys(opts.max_keys, kept, &url)?;
+            if set.keys.len() > room {
+                let limited = Options {
+                    max_keys: room,
+                    ..opts.clone()
+                };
+                set = jwks::select(&extracted, &limited)
+                    .inspect_err(|e| report.dropped = e.dropped().to_vec())?;
+                report.warnings.push(format!(
+                    "{kept} of the {} MAX_KEYS slots hold kept symmetric keys; the IdP's keys get {room}",
+                    opts.max_keys
+                ));
+            }
+        }
+        drop(extracted);
         report.keys = set.keys.iter().map(KeyId::from).collect();
         report.dropped = set.dropped;
         for k in set
@@ -177,7 +212,7 @@ impl<'a, C: Client> Run<'a, C> {
             report.warnings.push(warning);
         }
 
-        let live = self.read_live(target).await?;
+        let idp_count = set.keys.len();
         let mut desired = set.keys;
         let mut kept_missing = FirstMissing::default();
         match self.config.ops.retain_removed_keys_for_ms {
@@ -189,6 +224,7 @@ impl<'a, C: Client> Run<'a, C> {
                     ctx.now_ms,
                     period_ms,
                     opts.max_keys,
+                    kept,
                 );
                 report.keys.extend(d.keep.iter().map(KeyId::from));
                 report.retained = d.retained;
@@ -199,7 +235,11 @@ impl<'a, C: Client> Run<'a, C> {
             }
             None => out.first_missing = Some(FirstMissing::default()),
         }
-        if self.push(target, &live, &desired, &mut out.report).await? {
+        let source = (idp_count, Proposed::IdpKeys);
+        if self
+            .push(target, &live, &desired, source, &mut out.report)
+            .await?
+        {
             // The write removed every missing key that was not kept.
             out.first_missing = Some(kept_missing);
             out.written = Some(desired);
@@ -207,32 +247,72 @@ impl<'a, C: Client> Run<'a, C> {
         Ok(())
     }
 
-    /// Reads the target's live keys.
-    async fn read_live(&self, target: &Target) -> Result<LiveKeys, Error> {
-        let base = &self.config.cf_api_base;
-        let url = cloudflare::config_url(base, &target.zone_id, &target.config_id);
-        let resp = self
-            .cf_call(Method::Get, &url, None, "read live keys")
-            .await?;
-        Ok(cloudflare::parse_config(
-            &url,
-            resp.status,
-            &resp.body,
-            self.opts.rsa_default_alg,
-        )?)
+    /// A restore of `keys`: read live, check that the set fits beside the kept symmetric keys,
+    /// then the same write path as a sync. Returns whether a verified write happened.
+    async fn restore(
+        &self,
+        target: &Target,
+        keys: &[PublicJwk],
+        report: &mut TargetReport,
+    ) -> Result<bool, Error> {
+        let live = self.read_live(target, report).await?;
+        plan::room_for_restore(
+            self.opts.max_keys,
+            live.symmetric.len(),
+            keys.len(),
+            &self.config_url(target),
+        )?;
+        let source = (keys.len(), Proposed::RestoredSet);
+        self.push(target, &live, keys, source, report).await
     }
 
-    /// Diffs `desired` against `live` and, when they differ and the run may write, replaces the
-    /// credentials and verifies the answer. Returns whether a verified write happened.
+    fn config_url(&self, target: &Target) -> String {
+        cloudflare::config_url(&self.config.cf_api_base, &target.zone_id, &target.config_id)
+    }
+
+    /// Reads the target's live keys, and lists the symmetric ones as kept in `report`.
+    async fn read_live(
+        &self,
+        target: &Target,
+        report: &mut TargetReport,
+    ) -> Result<LiveKeys, Error> {
+        let url = self.config_url(target);
+        let sent = self.cf_call(Method::Get, &url, None, report).await;
+        let live =
+            cloudflare::parse_config(Operation::ReadLive, &url, &sent, self.opts.rsa_default_alg)?;
+        report.kept = live.symmetric.iter().map(KeptKey::from).collect();
+        Ok(live)
+    }
+
+    /// The one write path. Diffs `desired` against `live`, applies the no-overlap rule (the
+    /// preview shows the same verdict), and, when they differ and the run may write, writes
+    /// `desired` with the live symmetric keys (`PUT`, or `PATCH` when there are symmetric keys to
+    /// keep) and verifies the answer; a write without a definite answer is settled by re-reading.
+    /// Returns whether a verified write happened.
+    ///
+    /// `source` is where `desired` comes from: the first `n` keys are the IdP's for a sync (the
+    /// rest are retained by the grace period), or all of them the restored set. Retained keys are
+    /// live keys, so they count as overlap (an IdP that rotates without overlap is what the grace
+    /// period serves); when they are the only overlap, a warning says so.
     async fn push(
         &self,
         target: &Target,
         live: &LiveKeys,
         desired: &[PublicJwk],
+        source: (usize, Proposed),
         report: &mut TargetReport,
     ) -> Result<bool, Error> {
+        let config_url = self.config_url(target);
         let (d, needed) = diff(live, desired);
+        let (own, proposed) = source;
+        let allowed = plan::check_overlap(&d, self.config.full_replacement, proposed, &config_url);
         report.diff = Some(d);
+        report.warnings.extend(allowed?);
+        if let Some(idp) = desired.get(..own).filter(|idp| idp.len() < desired.len()) {
+            report
+                .warnings
+                .extend(plan::retained_only_overlap(&diff(live, idp).0));
+        }
         if !needed {
             report.outcome = Outcome::Unchanged;
             return Ok(false);
@@ -242,27 +322,57 @@ impl<'a, C: Client> Run<'a, C> {
             return Ok(false);
         }
 
+        // A PUT replaces every key and cannot keep a symmetric one (its secret is never read
+        // back); PATCH keeps the stored secret of each key sent without it.
+        let (method, op) = if live.symmetric.is_empty() {
+            (Method::Put, Operation::Replace)
+        } else {
+            (Method::Patch, Operation::Edit)
+        };
         let base = &self.config.cf_api_base;
         let url = cloudflare::credentials_url(base, &target.zone_id, &target.config_id);
-        let body = cloudflare::credentials_body(desired);
-        let resp = self
-            .cf_call(Method::Put, &url, Some(body), "replace credentials")
-            .await?;
-        let accepted = cloudflare::verify_put(&url, resp.status, &resp.body, desired)?;
-        let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
-        report.warnings.extend(messages);
+        let body = cloudflare::credentials_body(desired, &live.symmetric);
+        let sent = self.cf_call(method, &url, Some(body), report).await;
+        match cloudflare::verify_write(op, &url, &sent, desired, &live.symmetric) {
+            Ok(accepted) => {
+                let messages = accepted.messages.iter().map(|m| format!("cloudflare {m}"));
+                report.warnings.extend(messages);
+            }
+            Err(WriteError::Definite(e)) => return Err(e.into()),
+            Err(WriteError::Unknown(cause)) => {
+                // The write may have been applied: what is live now is the answer.
+                let sent = self.cf_call(Method::Get, &config_url, None, report).await;
+                let reread = cloudflare::parse_config(
+                    Operation::Reread,
+                    &config_url,
+                    &sent,
+                    self.opts.rsa_default_alg,
+                );
+                match reread {
+                    Ok(now) if holds_exactly(&now, desired, &live.symmetric) => {
+                        report.warnings.push(format!(
+                            "the write got no definite answer ({}); a re-read shows the keys sent live",
+                            cause.cause()
+                        ));
+                    }
+                    Ok(now) => return Err(cloudflare::unconfirmed(cause, Ok(&now)).into()),
+                    Err(e) => return Err(cloudflare::unconfirmed(cause, Err(e)).into()),
+                }
+            }
+        }
         report.outcome = Outcome::Updated;
         Ok(true)
     }
 
-    /// One Cloudflare API call with the token, retried under the run's policy.
+    /// One Cloudflare API call with the token, retried under the run's policy. A call that
+    /// succeeded only after retries adds a warning to the target's report.
     async fn cf_call(
         &self,
         method: Method,
         url: &str,
         body: Option<String>,
-        operation: &'static str,
-    ) -> Result<crate::http::Response, CfError> {
+        report: &mut TargetReport,
+    ) -> Sent {
         let token = format!("Bearer {}", self.config.cf_api_token.expose());
         let mut headers = vec![
             ("authorization", token),
@@ -280,25 +390,25 @@ impl<'a, C: Client> Run<'a, C> {
             timeout_ms: self.policy.timeout_ms,
             no_store: true,
         };
-        send_with_retry(self.client, &req, &self.policy, MAX_CF_BODY_BYTES)
-            .await
-            .map_err(|t: TransportError| CfError {
-                operation,
-                url: url.to_owned(),
-                kind: CfErrorKind::Transport {
-                    detail: t.to_string(),
-                },
-            })
+        let sent = send_with_retry(self.client, &req, &self.policy, MAX_CF_BODY_BYTES).await;
+        let succeeded = matches!(&sent.outcome, Ok(r) if (200..300).contains(&r.status));
+        if let Some(w) = sent.attempts.retried_warning().filter(|_| succeeded) {
+            report
+                .warnings
+                .push(format!("{w}; {} {url}", method.as_str()));
+        }
+        sent
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Secret, Source};
+    use crate::cloudflare::ApiMessage;
+    use crate::config::{FullReplacement, Secret, Source};
     use crate::error::Stage;
     use crate::http::fake::{block_on, FakeClient};
-    use crate::http::Response;
+    use crate::http::{Response, TransportError};
     use crate::jwks::decode_key;
     use serde_json::{json, Value};
 
@@ -329,6 +439,8 @@ mod tests {
             jwks: Options::default(),
             fetch_timeout_ms: 8_000,
             ops: crate::ops::Ops::default(),
+            full_replacement: FullReplacement::Refused,
+            warnings: Vec::new(),
         }
     }
 
@@ -491,7 +603,7 @@ mod tests {
                 "idp 500",
                 idp(500, "text/plain", "boom"),
                 Stage::Fetch,
-                "JWKS_HTTP_STATUS",
+                "JWKS_UNAVAILABLE",
             ),
             (
                 "idp html",
@@ -519,7 +631,7 @@ mod tests {
                 "cf 403",
                 cf_refuses(403),
                 Stage::Cloudflare,
-                "CF_API_STATUS",
+                "CF_PERMISSION_DENIED",
             ),
         ];
         for (name, c, stage, code) in cases {
@@ -544,7 +656,7 @@ mod tests {
         let t = run_one(&c, &config(&[JWKS_URL, NEW_URL]), Mode::Sync);
         assert_eq!(
             t.error.unwrap().message,
-            "fetch https://new.example/jwks: expected 2xx, got 404"
+            "HTTP 404 from the IdP; https://new.example/jwks"
         );
         assert!(c
             .sent_to(Method::Get)
@@ -592,11 +704,20 @@ mod tests {
         );
         let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         let want = format!(
-            "cloudflare replace credentials {}: HTTP 400; 10021: bad key",
+            "HTTP 400 from Cloudflare (10021: bad key) replacing credentials (PUT); {}",
             creds_url()
         );
-        assert_eq!(t.error.unwrap().message, want);
+        let e = t.error.unwrap();
+        assert_eq!(e.message, want);
+        assert_eq!(e.code, "CF_API_STATUS");
+        assert_eq!(e.hint, crate::catalogue::hint("CF_API_STATUS"));
+        assert_eq!(e.cloudflare_errors, vec![ApiMessage::new(10021, "bad key")]);
         assert_eq!(c.sent_to(Method::Put).len(), 1);
+        assert_eq!(
+            c.sent_to(Method::Get).len(),
+            2,
+            "no re-read after a refusal"
+        );
     }
 
     #[test]
@@ -615,6 +736,13 @@ mod tests {
         let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
         assert_eq!(t.outcome, Outcome::Updated);
         assert_eq!(*c.sleeps.borrow(), vec![1000]);
+        assert_eq!(
+            t.warnings,
+            vec![format!(
+                "succeeded after 2 attempts (429); PUT {}",
+                creds_url()
+            )]
+        );
     }
 
     #[test]
@@ -843,9 +971,15 @@ mod tests {
         put_answers(&c, 200, &[a()]);
         let mut cfg = config(&[JWKS_URL]);
         cfg.dry_run = true; // DRY_RUN pauses the cron, not an operator's restore
+                            // {a} shares nothing with live {b}: the rollback's body allowed that once.
+        cfg.full_replacement = FullReplacement::AllowedOnce;
         let keys = vec![decode_key(&a(), jwks::Alg::RS256).unwrap()];
         let r = block_on(restore_target(&c, &cfg, &cfg.targets[0], &keys, true, NOW));
         assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(
+            r.report.warnings,
+            vec!["full replacement allowed by \"allow_full_replacement\": true: every live key (b) is replaced by the restored keys (a)"]
+        );
         assert_eq!(put_body(&c), json!({ "keys": [a()] }));
         let d = r.report.diff.as_ref().unwrap();
         assert_eq!(
@@ -880,5 +1014,510 @@ mod tests {
         assert!(!serde_json::to_string(&t).unwrap().contains(TOKEN));
         assert_eq!(t.outcome, Outcome::Failed);
         assert_eq!(t.error.unwrap().stage, Stage::Cloudflare);
+    }
+
+    fn hs(kid: &str) -> Value {
+        json!({"kty":"oct","kid":kid,"alg":"HS256"})
+    }
+
+    fn sent_bodies(c: &FakeClient, method: Method) -> Vec<Value> {
+        c.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+
+    fn answer(c: &FakeClient, method: Method, keys: &[Value]) {
+        let body = json!({"success":true,"errors":[],"messages":[],"result":{"keys":keys}});
+        c.json(method, &creds_url(), 200, &body.to_string());
+    }
+
+    fn live_answer(c: &FakeClient, keys: &[Value]) {
+        let config = json!({"success":true,"errors":[],"messages":[],"result":{"id":CONFIG,"credentials":{"keys":keys}}});
+        c.json(Method::Get, &config_url(), 200, &config.to_string());
+    }
+
+    /// Issue 10 point 1: a live symmetric key survives the sync, carried without `k` by PATCH.
+    #[test]
+    fn live_symmetric_keys_are_kept_through_patch() {
+        let c = scripted(&[a(), b()], &[hs("hmac-1"), a()]);
+        answer(&c, Method::Patch, &[a(), b(), hs("hmac-1")]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert!(
+            c.sent_to(Method::Put).is_empty(),
+            "a PUT would destroy the secret"
+        );
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), b(), hs("hmac-1")]})]
+        );
+        assert_eq!(
+            t.kept,
+            vec![KeptKey {
+                kid: "hmac-1".into(),
+                alg: "HS256".into(),
+                why: "symmetric key managed outside the IdP: Cloudflare never returns its secret, so the write keeps it through PATCH",
+            }]
+        );
+        let d = t.diff.unwrap();
+        assert_eq!(
+            (d.added, d.removed, d.unchanged),
+            (vec!["b".to_owned()], vec![], vec!["a".to_owned()])
+        );
+    }
+
+    #[test]
+    fn the_issue_example_keeps_hmac_1_and_removes_nothing() {
+        // Live [oct hmac-1, K], IdP publishes [K]: nothing to write at all.
+        let c = scripted(&[a()], &[hs("hmac-1"), a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Unchanged, "{t:?}");
+        assert_eq!(t.diff.unwrap().removed, Vec::<String>::new());
+        assert!(c.sent_to(Method::Put).is_empty() && c.sent_to(Method::Patch).is_empty());
+    }
+
+    #[test]
+    fn the_preview_lists_kept_keys_and_never_removes_them() {
+        let c = scripted(&[b()], &[hs("h"), a()]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.full_replacement = FullReplacement::AllowedBySetting;
+        let t = run_one(&c, &cfg, Mode::Preview);
+        assert_eq!(t.outcome, Outcome::WouldUpdate);
+        assert_eq!(t.kept.len(), 1);
+        assert_eq!(t.diff.unwrap().removed, vec!["a"]);
+        assert!(c.sent_to(Method::Patch).is_empty());
+    }
+
+    #[test]
+    fn a_symmetric_key_cloudflare_did_not_keep_fails_the_write() {
+        let c = scripted(&[a(), b()], &[hs("h"), a()]);
+        answer(&c, Method::Patch, &[a(), b()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(e.code, "CF_VERIFY_MISMATCH");
+        assert!(e.message.contains(": h (HS256); "), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refused_patch_fails_with_its_own_code_and_writes_nothing() {
+        for (status, body) in [
+            (
+                405,
+                r#"{"success":false,"errors":[{"code":7001,"message":"Method PATCH not available for that URI."}]}"#,
+            ),
+            (
+                404,
+                r#"{"success":false,"errors":[{"code":7000,"message":"No route for that URI"}]}"#,
+            ),
+        ] {
+            let c = scripted(&[a(), b()], &[hs("h"), a()]);
+            c.json(Method::Patch, &creds_url(), status, body);
+            let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+            let e = t.error.unwrap();
+            assert_eq!(
+                (e.stage, e.code),
+                (Stage::Cloudflare, "CF_PATCH_REFUSED"),
+                "{status}"
+            );
+            assert!(e.hint.contains("separate configuration"));
+            assert_eq!(c.sent_to(Method::Patch).len(), 1, "not retried");
+            assert!(
+                c.sent_to(Method::Put).is_empty(),
+                "never falls back to a PUT"
+            );
+        }
+    }
+
+    #[test]
+    fn kept_keys_count_toward_max_keys() {
+        let c = scripted(&[a(), b()], &[hs("h1"), hs("h2")]);
+        answer(&c, Method::Patch, &[a(), hs("h1"), hs("h2")]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.jwks.max_keys = 3;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), hs("h1"), hs("h2")]})]
+        );
+        let drops: Vec<(&str, String)> = t
+            .dropped
+            .iter()
+            .map(|d| (d.reason.code(), d.reason.to_string()))
+            .collect();
+        assert_eq!(
+            drops,
+            vec![("OVER_LIMIT", "over the limit of 1 keys".to_owned())]
+        );
+        assert_eq!(
+            t.warnings,
+            vec!["2 of the 3 MAX_KEYS slots hold kept symmetric keys; the IdP's keys get 1"]
+        );
+    }
+
+    #[test]
+    fn no_room_beside_kept_keys_fails_before_any_write() {
+        let c = scripted(&[a()], &[hs("h1"), hs("h2")]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.jwks.max_keys = 2;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!((e.stage, e.code), (Stage::Plan, "KEY_LIMIT_REACHED"));
+        assert!(c.sent_to(Method::Patch).is_empty() && c.sent_to(Method::Put).is_empty());
+    }
+
+    /// Issue 10 point 6: a key set that shares nothing with live is refused by default.
+    #[test]
+    fn a_full_replacement_is_refused_in_sync_and_preview_alike() {
+        for mode in [Mode::Sync, Mode::Preview] {
+            let c = scripted(&[b()], &[a()]);
+            let t = run_one(&c, &config(&[JWKS_URL]), mode);
+            assert_eq!(t.outcome, Outcome::Failed, "{mode:?}");
+            let e = t.error.unwrap();
+            assert_eq!((e.stage, e.code), (Stage::Plan, "FULL_REPLACEMENT_REFUSED"));
+            assert_eq!(
+                e.message,
+                format!("the IdP's keys (b) share no kid and alg with the live keys (a); a write would replace every live key at once, so nothing was written; {}", config_url())
+            );
+            assert!(
+                e.hint.contains("POST /?allow_full_replacement=true")
+                    && e.hint.contains("ALLOW_FULL_REPLACEMENT=true")
+            );
+            assert_eq!(
+                t.diff.unwrap().removed,
+                vec!["a"],
+                "the preview shows what it would remove"
+            );
+            assert!(c.sent_to(Method::Put).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_full_replacement_goes_ahead_when_allowed() {
+        for (allowance, by) in [
+            (FullReplacement::AllowedBySetting, "ALLOW_FULL_REPLACEMENT"),
+            (FullReplacement::AllowedOnce, "?allow_full_replacement=true"),
+        ] {
+            let c = scripted(&[b()], &[a()]);
+            put_answers(&c, 200, &[b()]);
+            let mut cfg = config(&[JWKS_URL]);
+            cfg.full_replacement = allowance;
+            let t = run_one(&c, &cfg, Mode::Sync);
+            assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+            assert_eq!(
+                t.warnings,
+                vec![format!("full replacement allowed by {by}: every live key (a) is replaced by the IdP's (b)")]
+            );
+            assert_eq!(put_body(&c), json!({"keys": [b()]}));
+        }
+    }
+
+    #[test]
+    fn only_symmetric_keys_live_is_not_a_full_replacement() {
+        let c = scripted(&[a()], &[hs("h")]);
+        answer(&c, Method::Patch, &[a(), hs("h")]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+    }
+
+    fn put_times(c: &FakeClient, answer: Result<Response, TransportError>) {
+        for _ in 0..3 {
+            c.on(Method::Put, &creds_url(), answer.clone());
+        }
+    }
+
+    fn gateway_timeout() -> Result<Response, TransportError> {
+        Ok(Response {
+            status: 504,
+            content_type: Some("text/plain".into()),
+            body: b"upstream request timeout".to_vec(),
+            ..Default::default()
+        })
+    }
+
+    /// Issue 10 point 4: a write without a definite answer is resolved by reading what is live.
+    #[test]
+    fn an_unknown_write_outcome_that_was_applied_is_an_update_with_a_warning() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, gateway_timeout());
+        live_answer(&c, &[a(), b()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            t.warnings,
+            vec!["the write got no definite answer (HTTP 504 from Cloudflare, not an API answer (starts \"upstream request timeout\") replacing credentials (PUT) after 3 attempts (504, 504, 504)); a re-read shows the keys sent live"]
+        );
+        assert_eq!(
+            c.sent_to(Method::Get)
+                .iter()
+                .filter(|u| **u == config_url())
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn an_unknown_write_outcome_that_was_not_applied_fails_with_the_live_kids() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, Err(TransportError::Timeout { after_ms: 8000 }));
+        live_answer(&c, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(
+            (e.stage, e.code),
+            (Stage::Cloudflare, "CF_WRITE_UNCONFIRMED")
+        );
+        assert_eq!(e.live_kids, Some(vec!["a".to_owned()]));
+        assert_eq!(
+            e.message,
+            format!("the write got no definite answer (no answer from Cloudflare within 8000 ms (FETCH_TIMEOUT_MS) replacing credentials (PUT) after 3 attempts (timeout, timeout, timeout)), and the keys live now are a, not the keys sent; {}", creds_url())
+        );
+    }
+
+    #[test]
+    fn an_unknown_write_outcome_that_cannot_be_re_read_fails_without_live_kids() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_times(&c, Err(TransportError::Network("connection reset".into())));
+        for _ in 0..3 {
+            c.json(
+                Method::Get,
+                &config_url(),
+                503,
+                r#"{"success":false,"errors":[{"code":10002,"message":"Service Unavailable"}]}"#,
+            );
+        }
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!(e.code, "CF_WRITE_UNCONFIRMED");
+        assert_eq!(e.live_kids, None);
+        assert!(e.message.contains("and re-reading failed: HTTP 503 from Cloudflare (10002: Service Unavailable) re-reading live keys after 3 attempts"), "{}", e.message);
+        assert_eq!(
+            e.cloudflare_errors,
+            vec![],
+            "the write itself got no Cloudflare error"
+        );
+    }
+
+    #[test]
+    fn a_read_that_succeeded_after_retries_is_a_warning() {
+        let c = FakeClient::default();
+        c.json(
+            Method::Get,
+            JWKS_URL,
+            200,
+            &json!({ "keys": [a()] }).to_string(),
+        );
+        c.json(Method::Get, &config_url(), 502, "<html>bad gateway</html>");
+        live_answer(&c, &[a()]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Unchanged);
+        assert_eq!(
+            t.warnings,
+            vec![format!(
+                "succeeded after 2 attempts (502); GET {}",
+                config_url()
+            )]
+        );
+    }
+
+    // ---- One write path for syncs, previews and restores (issues 10 and 11 together) ----
+
+    fn c_key() -> Value {
+        ec("c", X2, Y)
+    }
+
+    fn keys_of(values: &[Value]) -> Vec<PublicJwk> {
+        values
+            .iter()
+            .map(|v| decode_key(v, jwks::Alg::RS256).unwrap())
+            .collect()
+    }
+
+    fn restore(c: &FakeClient, cfg: &Config, keys: &[Value], write: bool) -> TargetRun {
+        block_on(restore_target(
+            c,
+            cfg,
+            &cfg.targets[0],
+            &keys_of(keys),
+            write,
+            NOW,
+        ))
+    }
+
+    /// A rollback keeps the live symmetric keys as a sync does: PATCH, `kept` listed, verified;
+    /// what it records as written is the asymmetric set only.
+    #[test]
+    fn a_restore_keeps_live_symmetric_keys_through_patch() {
+        let c = scripted(&[], &[b(), hs("hmac-1")]);
+        answer(&c, Method::Patch, &[a(), b(), hs("hmac-1")]);
+        let r = restore(&c, &config(&[JWKS_URL]), &[a(), b()], true);
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert!(
+            c.sent_to(Method::Put).is_empty(),
+            "a PUT would destroy hmac-1"
+        );
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), b(), hs("hmac-1")]})]
+        );
+        assert_eq!(r.report.kept.len(), 1);
+        assert_eq!(r.report.kept[0].kid, "hmac-1");
+        assert_eq!(r.report.diff.unwrap().removed, Vec::<String>::new());
+        assert_eq!(r.written, Some(keys_of(&[a(), b()])));
+
+        // Cloudflare losing the symmetric key fails the restore like a sync.
+        let c = scripted(&[], &[b(), hs("hmac-1")]);
+        answer(&c, Method::Patch, &[a(), b()]);
+        let r = restore(&c, &config(&[JWKS_URL]), &[a(), b()], true);
+        assert_eq!(r.report.error.unwrap().code, "CF_VERIFY_MISMATCH");
+        assert_eq!(r.written, None);
+    }
+
+    /// The no-overlap rule judges a restore too: a set sharing nothing with live needs
+    /// `allow_full_replacement` (from the rollback's body); its preview shows the same verdict.
+    #[test]
+    fn a_restore_that_shares_no_key_with_live_is_refused_unless_allowed() {
+        for write in [true, false] {
+            let c = scripted(&[], &[b()]);
+            let r = restore(&c, &config(&[JWKS_URL]), &[a()], write);
+            assert_eq!(r.report.outcome, Outcome::Failed);
+            let e = r.report.error.unwrap();
+            assert_eq!((e.stage, e.code), (Stage::Plan, "FULL_REPLACEMENT_REFUSED"));
+            assert_eq!(
+                e.message,
+                format!("the restored keys (a) share no kid and alg with the live keys (b); a write would replace every live key at once, so nothing was written; {}", config_url())
+            );
+            assert_eq!(r.report.diff.unwrap().removed, vec!["b"]);
+            assert!(c.sent_to(Method::Put).is_empty());
+            assert_eq!(r.written, None);
+        }
+        // ALLOW_FULL_REPLACEMENT allows it as it allows a sync.
+        let c = scripted(&[], &[b()]);
+        put_answers(&c, 200, &[a()]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.full_replacement = FullReplacement::AllowedBySetting;
+        let r = restore(&c, &cfg, &[a()], true);
+        assert_eq!(r.report.outcome, Outcome::Updated);
+        assert_eq!(
+            r.report.warnings,
+            vec!["full replacement allowed by ALLOW_FULL_REPLACEMENT: every live key (b) is replaced by the restored keys (a)"]
+        );
+    }
+
+    /// A restored set is put back whole: with the kept symmetric keys it must fit MAX_KEYS.
+    #[test]
+    fn a_restore_that_does_not_fit_beside_kept_keys_writes_nothing() {
+        let c = scripted(&[], &[a(), hs("h1")]);
+        let mut cfg = config(&[JWKS_URL]);
+        cfg.jwks.max_keys = 2;
+        let r = restore(&c, &cfg, &[a(), b()], true);
+        let e = r.report.error.unwrap();
+        assert_eq!((e.stage, e.code), (Stage::Plan, "KEY_LIMIT_REACHED"));
+        assert_eq!(
+            e.message,
+            format!("the restored set's 2 key(s) and the 1 symmetric key(s) kept in the configuration exceed MAX_KEYS (2); nothing was written; {}", config_url())
+        );
+        assert!(c.sent_to(Method::Patch).is_empty() && c.sent_to(Method::Put).is_empty());
+    }
+
+    /// A restore whose write gets no definite answer is settled by re-reading, as a sync is.
+    #[test]
+    fn a_restore_without_a_definite_answer_is_settled_by_a_re_read() {
+        let c = scripted(&[], &[b()]);
+        put_times(&c, gateway_timeout());
+        live_answer(&c, &[a(), b()]);
+        let r = restore(&c, &config(&[JWKS_URL]), &[a(), b()], true);
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(r.report.warnings.len(), 1);
+        assert!(r.report.warnings[0].ends_with("a re-read shows the keys sent live"));
+        assert_eq!(r.written, Some(keys_of(&[a(), b()])));
+    }
+
+    /// MAX_KEYS: the kept symmetric keys take their slots, the IdP's keys the slots left, and the
+    /// grace period's retained keys only what remains after both.
+    #[test]
+    fn max_keys_serves_kept_keys_then_the_idp_then_retained_keys() {
+        // MAX_KEYS 3; live: retired a, symmetric h; the IdP publishes b and c.
+        let c = scripted(&[b(), c_key()], &[a(), hs("h")]);
+        let mut cfg = retaining(2 * HOUR);
+        cfg.jwks.max_keys = 3;
+        cfg.full_replacement = FullReplacement::AllowedBySetting;
+        answer(&c, Method::Patch, &[b(), c_key(), hs("h")]);
+        let r = run_at(&c, &cfg, Mode::Sync, NOW, &FirstMissing::default());
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [b(), c_key(), hs("h")]})]
+        );
+        assert!(r.report.retained.is_empty());
+        assert_eq!(
+            r.report.warnings[0],
+            "a (ES256): retired by the IdP and within its grace period, but there is no room for it under MAX_KEYS (3); removed"
+        );
+        // MAX_KEYS 4: room for the retired key after the IdP's and the kept one.
+        let c = scripted(&[b(), c_key()], &[a(), hs("h")]);
+        cfg.jwks.max_keys = 4;
+        answer(&c, Method::Patch, &[b(), c_key(), a(), hs("h")]);
+        let r = run_at(&c, &cfg, Mode::Sync, NOW, &FirstMissing::default());
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [b(), c_key(), a(), hs("h")]})]
+        );
+        assert_eq!(r.report.retained.len(), 1);
+        assert_eq!(r.written, Some(keys_of(&[b(), c_key(), a()])));
+    }
+
+    /// Keys the grace period retains are live keys, so they count as overlap: an IdP that
+    /// rotates without overlap is served (issue 11's grace period), with a warning that only the
+    /// retained keys overlap (a wrong source would take every live key when the period ends).
+    #[test]
+    fn an_overlap_made_only_of_retained_keys_passes_with_a_warning() {
+        let c = scripted(&[b()], &[a()]);
+        put_answers(&c, 200, &[b(), a()]);
+        let r = run_at(
+            &c,
+            &retaining(2 * HOUR),
+            Mode::Sync,
+            NOW,
+            &FirstMissing::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::Updated, "{:?}", r.report);
+        assert_eq!(put_body(&c), json!({"keys": [b(), a()]}));
+        assert_eq!(
+            r.report.warnings,
+            vec!["the IdP's keys (b) share no kid and alg with the live keys (a); only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER"]
+        );
+        // The preview says the same.
+        let c = scripted(&[b()], &[a()]);
+        let r = run_at(
+            &c,
+            &retaining(2 * HOUR),
+            Mode::Preview,
+            NOW,
+            &FirstMissing::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::WouldUpdate);
+        assert_eq!(r.report.warnings.len(), 1);
+        // Once a shares the set with b, nothing to warn about.
+        let c = scripted(&[b()], &[a(), b()]);
+        let r = run_at(
+            &c,
+            &retaining(2 * HOUR),
+            Mode::Sync,
+            NOW,
+            &FirstMissing::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::Unchanged);
+        assert!(r.report.warnings.is_empty(), "{:?}", r.report.warnings);
+        // Past the period, with nothing retained, the rule refuses as without a grace period.
+        let c = scripted(&[b()], &[a()]);
+        let rec = missing(&[("a", NOW - 2 * HOUR)]);
+        let r = run_at(&c, &retaining(2 * HOUR), Mode::Sync, NOW, &rec);
+        assert_eq!(r.report.error.unwrap().code, "FULL_REPLACEMENT_REFUSED");
+        assert!(c.sent_to(Method::Put).is_empty());
     }
 }

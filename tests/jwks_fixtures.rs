@@ -2,7 +2,7 @@
 //! against `tests/fixtures/jwks/expected.json`.
 //!
 //! Each expectation is either `{"kept": [{"kid","alg","inferred"}…], "dropped": [{"index","kid","code"}…]}`
-//! or `{"error": CODE, "stage": STAGE, "kid"?: …, "jwks_uri"?: …}`. A fixture without an expectation,
+//! or `{"error": CODE, "phase": PHASE, "kid"?: …, "jwks_uri"?: …}`. A fixture without an expectation,
 //! or an expectation without a fixture, fails the test.
 //!
 //! To print the actual outcomes (e.g. after adding a fixture, for review): `JWKS_PRINT_ACTUAL=1
@@ -68,7 +68,7 @@ fn actual(name: &str, body: &[u8]) -> Value {
                     }
                 }
             }
-            let mut v = json!({"error": e.code(), "stage": e.stage().as_str()});
+            let mut v = json!({"error": e.code(), "phase": e.phase().as_str()});
             if let Some(kid) = e.kid() {
                 v["kid"] = json!(kid);
             }

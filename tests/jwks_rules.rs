@@ -574,7 +574,7 @@ mod refused {
             let e = refusal(with(rsa("leaky"), json!({ member: secret })));
             assert_eq!(e.code(), "JWKS_PRIVATE_KEY", "{member}");
             assert_eq!(e.kind(), ErrorKind::PrivateKey);
-            assert_eq!(e.stage().as_str(), "normalize");
+            assert_eq!(e.phase().as_str(), "normalize");
             assert_eq!(e.kid(), Some("leaky"));
             let msg = e.to_string();
             assert!(!msg.contains(secret), "{msg}");
@@ -582,10 +582,69 @@ mod refused {
             assert_eq!(
                 msg,
                 format!(
-                    "normalize {URL}: JWKS serves private key material; nothing is pushed; entry 1 kid \"leaky\": private key member \"{member}\" present"
+                    "JWKS serves private key material; nothing is pushed; entry 1 kid \"leaky\": private key member \"{member}\" present; {URL}"
                 )
             );
         }
+    }
+
+    /// Every member the IANA "JSON Web Key Parameters" registry classes as Private, on a key of
+    /// the type it is registered for, refuses the run (RFC 7518 §7.1.1, RFC 8037 §5, AKP drafts).
+    #[test]
+    fn private_members_of_every_key_type_refuse_the_run() {
+        let secret = "c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw";
+        let x = b64(&[9; 32]);
+        let rows: Vec<(&str, Value)> = vec![
+            (
+                "d",
+                json!({"kty": "EC", "kid": "pk", "crv": "P-256", "x": x, "y": x, "d": secret}),
+            ),
+            (
+                "d",
+                json!({"kty": "OKP", "kid": "pk", "crv": "Ed25519", "x": x, "d": secret}),
+            ),
+            (
+                "d",
+                json!({"kty": "OKP", "kid": "pk", "crv": "X25519", "x": x, "d": secret}),
+            ),
+            (
+                "priv",
+                json!({"kty": "AKP", "kid": "pk", "alg": "ML-DSA-44", "pub": x, "priv": secret}),
+            ),
+            (
+                "priv",
+                json!({"kty": "AKP", "kid": "pk", "alg": "SLH-DSA-SHA2-128s", "pub": x, "priv": secret}),
+            ),
+            (
+                "priv",
+                json!({"kty": "AKP", "kid": "pk", "alg": "ML-KEM-768", "pub": x, "priv": secret}),
+            ),
+            // A key type nobody registered yet: the member names are global to the registry.
+            (
+                "priv",
+                json!({"kty": "FUTURE", "kid": "pk", "priv": secret}),
+            ),
+            ("d", with(rsa("pk"), json!({"d": secret}))),
+        ];
+        for (member, key) in rows {
+            let kty = key["kty"].clone();
+            let e = refusal(key);
+            assert_eq!(e.code(), "JWKS_PRIVATE_KEY", "{kty} {member}");
+            assert_eq!(e.kid(), Some("pk"));
+            let msg = e.to_string();
+            assert!(!msg.contains(secret), "{msg}");
+            assert!(
+                msg.contains(&format!("private key member \"{member}\" present")),
+                "{msg}"
+            );
+        }
+        // The AKP public member alone is a key this Worker cannot send, not a secret.
+        let set = run(vec![
+            ec256("good"),
+            json!({"kty": "AKP", "kid": "pq", "alg": "ML-DSA-44", "pub": x}),
+        ])
+        .unwrap();
+        assert_eq!(drops(&set), [(1, "UNSUPPORTED_KTY")]);
     }
 
     #[test]
@@ -608,8 +667,9 @@ mod refused {
         assert_eq!(e.code(), "JWKS_PRIVATE_KEY");
         assert_eq!(e.kid(), None);
         assert!(
-            e.to_string()
-                .ends_with("entry 1 (no kid): private key member \"d\" present"),
+            e.to_string().ends_with(&format!(
+                "entry 1 (no kid): private key member \"d\" present; {URL}"
+            )),
             "{e}"
         );
     }
@@ -807,11 +867,11 @@ mod identity {
         ])
         .unwrap_err();
         assert_eq!(e.code(), "JWKS_AMBIGUOUS_KID");
-        assert_eq!(e.stage().as_str(), "normalize");
+        assert_eq!(e.phase().as_str(), "normalize");
         assert_eq!(e.kid(), Some("k"));
         assert_eq!(
             e.to_string(),
-            format!("normalize {URL}: ambiguous key; nothing is pushed; kid \"k\" alg RS256 appears at entries 0 and 2 with different key material")
+            format!("ambiguous key; nothing is pushed; kid \"k\" alg RS256 appears at entries 0 and 2 with different key material; {URL}")
         );
     }
 }
@@ -1005,7 +1065,7 @@ mod empty {
         ])
         .unwrap_err();
         assert_eq!(e.code(), "JWKS_NO_USABLE_KEYS");
-        assert_eq!(e.stage().as_str(), "normalize");
+        assert_eq!(e.phase().as_str(), "normalize");
         let got: Vec<(usize, Option<&str>, &str)> = e
             .dropped()
             .iter()
@@ -1022,8 +1082,8 @@ mod empty {
         assert_eq!(
             e.to_string(),
             format!(
-                "normalize {URL}: no usable keys; nothing is pushed; 3 dropped: entry 0 kid \"enc\" NOT_SIG (\"use\" (public key use) is \"enc\", not \"sig\"), \
-                 entry 1 kid \"small\" RSA_TOO_SMALL (rsa modulus is 1024 bits; api shield needs at least 2048), entry 2 NOT_AN_OBJECT (entry is a JSON number, not an object)"
+                "no usable keys; nothing is pushed; 3 dropped: entry 0 kid \"enc\" NOT_SIG (\"use\" (public key use) is \"enc\", not \"sig\"), \
+                 entry 1 kid \"small\" RSA_TOO_SMALL (rsa modulus is 1024 bits; api shield needs at least 2048), entry 2 NOT_AN_OBJECT (entry is a JSON number, not an object); {URL}"
             )
         );
     }
@@ -1039,7 +1099,7 @@ mod empty {
         let e = run(vec![Value::Null; MAX_KEY_ENTRIES]).unwrap_err();
         assert_eq!(e.dropped().len(), MAX_KEY_ENTRIES);
         assert!(
-            e.to_string().ends_with(", and 968 more"),
+            e.to_string().ends_with(&format!(", and 968 more; {URL}")),
             "{}",
             &e.to_string()[e.to_string().len() - 80..]
         );
@@ -1059,11 +1119,11 @@ mod shape {
     fn html_names_url_content_type_and_first_bytes_b10() {
         let e = err(b"\n<!doctype html><html><head><title>Sign in</title></head><body>lots more</body></html>", Some("text/html; charset=utf-8"));
         assert_eq!(e.code(), "JWKS_HTML");
-        assert_eq!(e.stage().as_str(), "parse");
+        assert_eq!(e.phase().as_str(), "parse");
         assert_eq!(e.url(), URL);
         assert_eq!(
             e.to_string(),
-            format!("parse {URL}: body is HTML, not a JWKS; content-type text/html; charset=utf-8, starts \"<!doctype html><html><head><title>Sign in</title…\"")
+            format!("body is HTML, not a JWKS; content-type text/html; charset=utf-8, starts \"<!doctype html><html><head><title>Sign in</title…\"; {URL}")
         );
     }
 
@@ -1084,12 +1144,11 @@ mod shape {
         let e = err(b"{\"keys\": [\x01\xff", None);
         assert_eq!(e.code(), "JWKS_NOT_JSON");
         let msg = e.to_string();
+        assert!(msg.starts_with("body is not JSON; "), "{msg}");
         assert!(
-            msg.starts_with(&format!("parse {URL}: body is not JSON; ")),
-            "{msg}"
-        );
-        assert!(
-            msg.ends_with("; no content-type, starts \"{\\\"keys\\\": [\\u{1}\\u{fffd}\""),
+            msg.ends_with(&format!(
+                "; no content-type, starts \"{{\\\"keys\\\": [\\u{{1}}\\u{{fffd}}\"; {URL}"
+            )),
             "{msg}"
         );
     }
@@ -1144,19 +1203,19 @@ mod shape {
         let e = err(body, Some("application/json"));
         assert_eq!(e.code(), "JWKS_NOT_JSON");
         let text = e.to_string();
-        assert!(text.ends_with("; content-type application/json, first bytes withheld: the body names a private key member"), "{text}");
+        assert!(text.ends_with(&format!("; content-type application/json, first bytes withheld: the body names a private key member; {URL}")), "{text}");
         assert!(!text.contains("c2Vj"), "{text}");
     }
 
     #[test]
     fn messages_for_each_shape_are_pinned() {
         let cases: [(&[u8], &str); 6] = [
-            (b"", "parse https://idp.example/jwks: body is empty; content-type application/json"),
-            (br#""not_object""#, "parse https://idp.example/jwks: top level is not a JSON object; found a JSON string; content-type application/json, starts \"not_object\""),
-            (br#"{"a":"-----BEGIN CERTIFICATE-----x"}"#, "parse https://idp.example/jwks: body is a map of PEM certificates keyed by kid, not a JWKS; 1 certificates, kids \"a\"; use the provider's JWKS endpoint instead"),
-            (br#"{"realm":"m","public_key":"MII","token-service":"https://kc/realms/m/protocol/openid-connect"}"#, "parse https://idp.example/jwks: body is a keycloak realm document, not a JWKS; the realm's JWKS is at \"https://kc/realms/m/protocol/openid-connect/certs\""),
-            (br#"{"result":{},"success":true}"#, "parse https://idp.example/jwks: body is a cloudflare API response envelope, not a JWKS; a token validation configuration keeps its keys at /result/credentials/keys"),
-            (br#"{"a":1,"b":2}"#, "parse https://idp.example/jwks: no key array; nothing at \"/keys\"; members \"a\", \"b\"; if the keys are elsewhere, point keys_pointer (JWKS_KEYS_POINTER) at them"),
+            (b"", "body is empty; content-type application/json; https://idp.example/jwks"),
+            (br#""not_object""#, "top level is not a JSON object; found a JSON string; content-type application/json, starts \"not_object\"; https://idp.example/jwks"),
+            (br#"{"a":"-----BEGIN CERTIFICATE-----x"}"#, "body is a map of PEM certificates keyed by kid, not a JWKS; 1 certificates, kids \"a\"; use the provider's JWKS endpoint instead; https://idp.example/jwks"),
+            (br#"{"realm":"m","public_key":"MII","token-service":"https://kc/realms/m/protocol/openid-connect"}"#, "body is a keycloak realm document, not a JWKS; the realm's JWKS is at \"https://kc/realms/m/protocol/openid-connect/certs\"; https://idp.example/jwks"),
+            (br#"{"result":{},"success":true}"#, "body is a cloudflare API response envelope, not a JWKS; a token validation configuration keeps its keys at /result/credentials/keys; https://idp.example/jwks"),
+            (br#"{"a":1,"b":2}"#, "no key array; nothing at \"/keys\"; members \"a\", \"b\"; if the keys are elsewhere, point keys_pointer (JWKS_KEYS_POINTER) at them; https://idp.example/jwks"),
         ];
         for (body, text) in cases {
             assert_eq!(err(body, Some("application/json")).to_string(), text);
@@ -1168,14 +1227,14 @@ mod shape {
         let e = err(br#"{"issuer":"https://idp.example/","jwks_uri":"https://idp.example/.well-known/jwks.json"}"#, None);
         assert_eq!(e.code(), "JWKS_DISCOVERY_DOCUMENT");
         assert_eq!(e.kind(), ErrorKind::DiscoveryDocument);
-        assert_eq!(e.stage().as_str(), "parse");
+        assert_eq!(e.phase().as_str(), "parse");
         assert_eq!(
             e.discovery_jwks_uri(),
             Some("https://idp.example/.well-known/jwks.json")
         );
         assert_eq!(
             e.to_string(),
-            format!("parse {URL}: body is an OIDC discovery document, not a JWKS; follow its jwks_uri \"https://idp.example/.well-known/jwks.json\"")
+            format!("body is an OIDC discovery document, not a JWKS; follow its jwks_uri \"https://idp.example/.well-known/jwks.json\"; {URL}")
         );
     }
 
@@ -1262,8 +1321,9 @@ mod shape {
         let e = normalize(GOOD.as_bytes(), None, URL, &opts).unwrap_err();
         assert_eq!(e.code(), "JWKS_NO_KEY_ARRAY");
         assert!(
-            e.to_string()
-                .ends_with("; \"/keys/0\" is a JSON object, not an array"),
+            e.to_string().ends_with(&format!(
+                "; \"/keys/0\" is a JSON object, not an array; {URL}"
+            )),
             "{e}"
         );
     }
@@ -1287,7 +1347,7 @@ mod shape {
         for opts in bad {
             let e = normalize(GOOD.as_bytes(), None, URL, &opts).unwrap_err();
             assert_eq!(e.code(), "JWKS_BAD_OPTIONS");
-            assert_eq!(e.stage().as_str(), "config");
+            assert_eq!(e.phase().as_str(), "options");
         }
     }
 
@@ -1307,7 +1367,7 @@ mod shape {
         assert_eq!(e.code(), "JWKS_TOO_LARGE");
         assert_eq!(
             e.to_string(),
-            format!("parse {URL}: body is over the size limit; 1048577 bytes; limit 1048576 bytes")
+            format!("body is over the size limit; 1048577 bytes; limit 1048576 bytes; {URL}")
         );
     }
 
@@ -1318,7 +1378,11 @@ mod shape {
         keys.push(json!({"kty": "oct", "k": "AAAA"}));
         let e = run(keys).unwrap_err();
         assert_eq!(e.code(), "JWKS_TOO_MANY_ENTRIES");
-        assert!(e.to_string().ends_with("; 1001 entries; limit 1000"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(&format!("; 1001 entries; limit 1000; {URL}")),
+            "{e}"
+        );
     }
 }
 
@@ -1345,7 +1409,7 @@ mod sources {
             ["old", "shared"]
         );
         assert_eq!(a.dropped().len(), 1);
-        let set = select(vec![a, b], &Options::default()).unwrap();
+        let set = select(&[a, b], &Options::default()).unwrap();
         assert_eq!(
             ids(&set),
             [
@@ -1364,10 +1428,10 @@ mod sources {
             "https://new.example/jwks",
             vec![with(rsa("k"), json!({"n": n2048(0x33)}))],
         );
-        let e = select(vec![a, b], &Options::default()).unwrap_err();
+        let e = select(&[a, b], &Options::default()).unwrap_err();
         assert_eq!(e.code(), "JWKS_AMBIGUOUS_KID");
         assert_eq!(e.url(), "https://new.example/jwks");
-        assert!(e.to_string().ends_with("kid \"k\" alg RS256 is entry 0 here and entry 0 of https://old.example/jwks with different key material"), "{e}");
+        assert!(e.to_string().ends_with("kid \"k\" alg RS256 is entry 0 here and entry 0 of https://old.example/jwks with different key material; https://new.example/jwks"), "{e}");
     }
 
     #[test]
@@ -1375,7 +1439,7 @@ mod sources {
         for silent in [vec![], vec![with(rsa("enc"), json!({"use": "enc"}))]] {
             let a = ex("https://old.example/jwks", vec![rsa("old")]);
             let b = ex("https://new.example/jwks", silent.clone());
-            let e = select(vec![a, b], &Options::default()).unwrap_err();
+            let e = select(&[a, b], &Options::default()).unwrap_err();
             assert_eq!(e.code(), "JWKS_NO_USABLE_KEYS");
             assert_eq!(e.url(), "https://new.example/jwks");
             assert_eq!(e.dropped().len(), silent.len());
@@ -1385,7 +1449,7 @@ mod sources {
     #[test]
     fn no_sources_is_no_usable_keys() {
         assert_eq!(
-            select(vec![], &Options::default()).unwrap_err().code(),
+            select(&[], &Options::default()).unwrap_err().code(),
             "JWKS_NO_USABLE_KEYS"
         );
     }
@@ -1514,10 +1578,10 @@ mod discovery {
             );
         }
         let e = parse_discovery(br#"{"keys":[]}"#, None, D).unwrap_err();
-        assert_eq!(e.stage().as_str(), "parse");
+        assert_eq!(e.phase().as_str(), "parse");
         assert_eq!(
             e.to_string(),
-            format!("parse {D}: discovery document is invalid; no jwks_uri; the body is a JWKS itself, configure it as the JWKS URL")
+            format!("discovery document is invalid; no jwks_uri; the body is a JWKS itself, configure it as the JWKS URL; {D}")
         );
         assert_eq!(code(&vec![b' '; MAX_BODY_BYTES + 1]), "JWKS_TOO_LARGE");
     }

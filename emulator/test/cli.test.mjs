@@ -38,7 +38,7 @@ function startCli(args) {
 test('--help prints usage and exits 0', () => {
   const out = execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8', timeout: 10_000 });
   assert.match(out, /^Usage: node emulator\/cli\.mjs \[options\]/);
-  for (const flag of ['--port', '--token', '--max-keys', '--config', '--idp', '--fault', '--rate-limit', '--drop-kid', '--put-shape', '--sink']) assert.ok(out.includes(flag), flag);
+  for (const flag of ['--port', '--token', '--max-keys', '--config', '--idp', '--fault', '--rate-limit', '--drop-kid', '--put-shape', '--no-patch', '--sink']) assert.ok(out.includes(flag), flag);
 });
 
 test('bad flags exit 2 with a message', () => {
@@ -50,6 +50,7 @@ test('parseFault reads ROUTE:KIND[,times=N]', () => {
   assert.deepEqual(parseFault('putCredentials:status=503,times=2'), { route: 'putCredentials', status: 503, times: 2 });
   assert.deepEqual(parseFault('*:drop'), { route: '*', drop: true });
   assert.deepEqual(parseFault('getConfig:delay=3000,malformed'), { route: 'getConfig', delayMs: 3000, malformed: true });
+  assert.deepEqual(parseFault('putCredentials:status=504,apply'), { route: 'putCredentials', status: 504, apply: true });
   assert.throws(() => parseFault('getConfig'), /expected ROUTE:KIND/);
 });
 
@@ -76,7 +77,7 @@ test('the CLI serves what its flags say and stops cleanly on SIGTERM', async () 
   assert.equal((await put([okta])).status, 503);
   const r = await put([okta, { ...okta, kid: 'gone' }]);
   assert.equal(r.status, 200);
-  assert.deepEqual(r.json.keys.map((k) => k.kid), [okta.kid]);
+  assert.deepEqual(r.json.result.keys.map((k) => k.kid), [okta.kid]);
   assert.equal((await put(['a', 'b', 'c', 'd', 'e'].map((kid) => ({ ...okta, kid })))).status, 400);
   assert.equal((await request(`${url}/idp/okta/jwks.json`)).json.keys[0].kid, okta.kid);
   assert.equal((await request(`${url}/idp/gen/jwks.json`)).json.keys[0].alg, 'RS256');

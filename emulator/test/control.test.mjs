@@ -19,11 +19,21 @@ test('GET /__emulator/state describes the emulator without the token', async () 
   assert.equal(r.json.cfApiBase, `${emu.url}/client/v4`);
   assert.equal(r.json.token, '[redacted]');
   assert.equal(r.json.maxKeys, 16);
-  assert.equal(r.json.putResponseShape, 'top');
+  assert.equal(r.json.putResponseShape, 'result');
+  assert.equal(r.json.patchSupported, true);
   assert.deepEqual(r.json.configs.map((c) => [c.zoneId, c.id]), [[ZONE, CONFIG]]);
   assert.deepEqual(r.json.idps, []);
   assert.deepEqual(r.json.faults, []);
   assert.equal(r.json.rateLimit, null);
+});
+
+test('over HTTP, stored symmetric keys are shown without their secret', async () => {
+  const hmac = { alg: 'HS256', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQ', kid: 'h', kty: 'oct' };
+  const r = await control(emu, 'POST', `/configs/${ZONE}/${CONFIG}/keys`, { keys: [hmac] });
+  assert.deepEqual(r.json, { keys: [{ alg: 'HS256', kid: 'h', kty: 'oct' }] });
+  assert.deepEqual((await control(emu, 'GET', `/configs/${ZONE}/${CONFIG}/keys`)).json, [{ alg: 'HS256', kid: 'h', kty: 'oct' }]);
+  assert.deepEqual(emu.storedKeys(ZONE, CONFIG), [hmac], 'the JS API shows what is stored');
+  emu.setStoredKeys(ZONE, CONFIG, []);
 });
 
 test('stored keys can be read and written', async () => {
@@ -60,6 +70,12 @@ test('faults, rate limit, drop-kid, put shape and max keys over HTTP', async () 
   await control(emu, 'POST', '/max-keys', { maxKeys: 16 });
   r = await cf(emu, 'PUT', credentialsPath(), { body: { keys: [okta] } });
   assert.deepEqual(r.json.keys, [oktaStored]);
+  await control(emu, 'POST', '/put-response-shape', { shape: 'result' });
+
+  await control(emu, 'POST', '/patch-supported', { on: false });
+  assert.equal((await cf(emu, 'PATCH', credentialsPath(), { body: { keys: [okta] } })).status, 405);
+  await control(emu, 'POST', '/patch-supported', { on: true });
+  assert.equal((await cf(emu, 'PATCH', credentialsPath(), { body: { keys: [okta] } })).status, 200);
 
   r = await control(emu, 'POST', '/fault', { route: 'bogus', status: 500 });
   assert.equal(r.status, 400);

@@ -2,7 +2,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmulator } from '../index.mjs';
-import { cf, fixture, configPath, credentialsPath, request } from './helpers.mjs';
+import { cf, fixture, configPath, credentialsPath, request, ZONE, CONFIG } from './helpers.mjs';
 
 const okta = fixture('okta-default-as-keys.json').keys[0];
 let emu;
@@ -52,6 +52,43 @@ test('a status fault can carry its own code and message; 429 gets retry-after', 
   assert.equal(t.status, 429);
   assert.equal(t.headers.get('retry-after'), '7');
   assert.deepEqual(t.json.errors, [{ code: 971, message: 'Please wait and consider throttling your request speed' }]);
+});
+
+test('token and entitlement faults answer as the API does: 9109, 10403, 6003 with its error_chain', async () => {
+  const DOC = 'https://developers.cloudflare.com/fundamentals/api/troubleshooting/';
+  const rows = [
+    [{ status: 403, code: 9109 }, 403, [{ code: 9109, message: 'Invalid access token', documentation_url: DOC }]],
+    [{ status: 403, code: 10403 }, 403, [{ code: 10403, message: 'This account is not entitled to API Shield JWT validation', documentation_url: DOC }]],
+    [{ status: 403 }, 403, [{ code: 10000, message: 'Authentication error', documentation_url: DOC }]],
+    [{ status: 400, code: 6003 }, 400, [{ code: 6003, message: 'Invalid request headers', error_chain: [{ code: 6111, message: 'Invalid format for Authorization header' }] }]],
+  ];
+  for (const [spec, status, errors] of rows) {
+    emu.fault({ route: 'getConfig', times: 1, ...spec });
+    const r = await cf(emu, 'GET', configPath());
+    assert.equal(r.status, status);
+    assert.deepEqual(r.json, { success: false, errors, messages: [], result: null });
+  }
+});
+
+test('a fault with a body answers it as text, as a gateway does', async () => {
+  emu.fault({ route: 'getConfig', status: 504, body: 'upstream request timeout', times: 1 });
+  const r = await cf(emu, 'GET', configPath());
+  assert.equal(r.status, 504);
+  assert.equal(r.headers.get('content-type'), 'text/plain');
+  assert.equal(r.text, 'upstream request timeout');
+  assert.throws(() => emu.fault({ route: 'getConfig', body: 'x' }), /needs a status/);
+});
+
+test('an apply fault makes the write take effect, then answers the fault (a lost answer)', async () => {
+  emu.setStoredKeys(ZONE, CONFIG, []);
+  emu.fault({ route: 'putCredentials', status: 504, body: 'upstream request timeout', apply: true, times: 1 });
+  const r = await cf(emu, 'PUT', credentialsPath(), { body: { keys: [okta] } });
+  assert.equal(r.status, 504);
+  assert.deepEqual(emu.storedKeys(ZONE, CONFIG).map((k) => k.kid), [okta.kid]);
+  emu.setStoredKeys(ZONE, CONFIG, []);
+  emu.fault({ route: 'putCredentials', status: 504, times: 1 });
+  await cf(emu, 'PUT', credentialsPath(), { body: { keys: [okta] } });
+  assert.deepEqual(emu.storedKeys(ZONE, CONFIG), [], 'without apply, the write does not happen');
 });
 
 test('a fault without times stays until cleared; * matches every route', async () => {

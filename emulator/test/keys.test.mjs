@@ -1,7 +1,7 @@
 // The documented credential rules, tested on the pure function.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkCredentials, bitLength } from '../keys.mjs';
+import { publicView, checkCredentials, bitLength } from '../keys.mjs';
 import { fixture } from './helpers.mjs';
 
 const opts = { maxKeys: 16 };
@@ -32,7 +32,7 @@ test('unsupported keys are dropped with a reason and never fail the request', ()
     { kty: 'OKP', crv: 'Ed25519', kid: 'ed', x: 'AAAA' },
     { kty: 'EC', crv: 'P-521', kid: 'p521', alg: 'ES512', x: 'AA', y: 'AA' },
     { kty: 'EC', crv: 'P-256', kid: 'es512', alg: 'ES512', x: 'AA', y: 'AA' },
-    { kty: 'oct', kid: 'hmac', k: 'AAAA' },
+    { kty: 'oct', kid: 'hmac', alg: 'A128KW', k: 'AAAA' },
     { kty: 'AKP', kid: 'pq', alg: 'ML-DSA-44' },
     { kty: 'RSA', kid: 'enc', alg: 'RSA-OAEP', n: okta.n, e: 'AQAB' },
     { kid: 'nokty' },
@@ -45,7 +45,7 @@ test('unsupported keys are dropped with a reason and never fail the request', ()
     ['ed', 'unsupported kty OKP'],
     ['p521', 'unsupported crv P-521'],
     ['es512', 'unsupported alg ES512 for kty EC'],
-    ['hmac', 'unsupported kty oct'],
+    ['hmac', 'unsupported alg A128KW for kty oct'],
     ['pq', 'unsupported kty AKP'],
     ['enc', 'unsupported alg RSA-OAEP for kty RSA'],
     ['nokty', 'unsupported kty undefined'],
@@ -94,4 +94,45 @@ test('the key limit counts supported keys, after dropping', () => {
   assert.equal(checkCredentials({ keys: [...three, { kty: 'OKP', kid: 'x' }] }, { maxKeys: 3 }).ok, true);
   const r = checkCredentials({ keys: three }, { maxKeys: 2 });
   assert.deepEqual(r.errors, [{ code: 110007, message: 'too many keys: 3 supported keys given, at most 2 allowed per configuration', source: { pointer: '/keys' } }]);
+});
+
+test('a symmetric key is stored with its secret and shown without it', () => {
+  const hmac = { kty: 'oct', kid: 'h', alg: 'HS384', k: 'c2VjcmV0', use: 'sig' };
+  const r = checkCredentials({ keys: [hmac] }, opts);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.keys, [{ alg: 'HS384', k: 'c2VjcmV0', kid: 'h', kty: 'oct' }]);
+  assert.deepEqual(publicView(r.keys[0]), { alg: 'HS384', kid: 'h', kty: 'oct' });
+  assert.deepEqual(publicView(okta), okta);
+});
+
+test('a PUT cannot keep a symmetric key without its secret', () => {
+  for (const [key, code, pointer] of [
+    [{ kty: 'oct', kid: 'h', alg: 'HS256' }, 110010, '/keys/0/k'],
+    [{ kty: 'oct', kid: 'h', k: 'c2VjcmV0' }, 110008, '/keys/0/alg'],
+    [{ kty: 'oct', kid: 'h', alg: 'HS256', k: 'not base64url!' }, 110002, '/keys/0/k'],
+  ]) {
+    const r = checkCredentials({ keys: [key] }, opts);
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.errors.map((e) => [e.code, e.source.pointer]), [[code, pointer]]);
+  }
+});
+
+test('PATCH: the keys sent are the whole set, and omitted fields inherit by {alg, kid}', () => {
+  const stored = [
+    { alg: 'HS256', k: 'c2VjcmV0', kid: 'h', kty: 'oct' },
+    { alg: 'RS256', e: okta.e, kid: 'old', kty: 'RSA', n: okta.n },
+  ];
+  const r = checkCredentials({ keys: [okta, { kty: 'oct', kid: 'h', alg: 'HS256' }] }, { ...opts, stored });
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.keys.map((k) => k.kid), [okta.kid, 'h']);
+  assert.equal(r.keys[1].k, 'c2VjcmV0', 'the stored secret is kept');
+  // Another alg is another identity: nothing to inherit from.
+  const other = checkCredentials({ keys: [{ kty: 'oct', kid: 'h', alg: 'HS512' }] }, { ...opts, stored });
+  assert.deepEqual(other.errors.map((e) => e.code), [110010]);
+  // A provided k overwrites the stored one.
+  const rotated = checkCredentials({ keys: [{ kty: 'oct', kid: 'h', alg: 'HS256', k: 'bmV3' }] }, { ...opts, stored });
+  assert.deepEqual(rotated.keys, [{ alg: 'HS256', k: 'bmV3', kid: 'h', kty: 'oct' }]);
+  // Omitted members of an RSA key inherit too.
+  const partial = checkCredentials({ keys: [{ kty: 'RSA', kid: 'old', alg: 'RS256' }] }, { ...opts, stored });
+  assert.deepEqual(partial.keys, [stored[1]]);
 });

@@ -1,17 +1,41 @@
-//! The one error type of the JWKS module: a stage, a kind with a stable code, the URL, and detail.
+//! The one error type of the JWKS module: a phase, a kind with a stable code, the URL, and detail.
 //!
 //! One public type with a kind, as in globset/jiff (style §1.5, §2.2), boxed so a
 //! `Result<_, JwksError>` stays one word wide (jsonwebtoken, style §1.3).
-
-use crate::error::Stage;
+//!
+//! The module depends on nothing outside itself: [`Phase`] is its own vocabulary, which the
+//! crate's error module maps onto the stages it reports.
 
 use super::key::Dropped;
+
+/// Which step of this module refused: its options, the shape of the document, or the keys in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// The [`super::Options`] are invalid; no document was looked at.
+    Options,
+    /// The bytes are not a JWKS (or discovery document) of the expected shape.
+    Parse,
+    /// The document is a JWKS, but no usable, safe, unambiguous key set can be made from it.
+    Normalize,
+}
+
+impl Phase {
+    /// `"options"`, `"parse"` or `"normalize"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Options => "options",
+            Phase::Parse => "parse",
+            Phase::Normalize => "normalize",
+        }
+    }
+}
 
 /// What went wrong, one variant per stable [`ErrorKind::code`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// `Options` are invalid (e.g. `keys_pointer` not an RFC 6901 pointer). Stage `config`.
+    /// `Options` are invalid (e.g. `keys_pointer` not an RFC 6901 pointer). Phase `options`.
     BadOptions,
     /// The body is empty or only whitespace / a byte order mark.
     EmptyBody,
@@ -71,18 +95,39 @@ impl ErrorKind {
         }
     }
 
-    /// The reported stage: `config` for bad options, `normalize` when the document is a JWKS but
-    /// no safe, unambiguous key set can be made from it, `parse` for every document-shape problem.
-    pub fn stage(self) -> Stage {
+    /// The phase: `options` for bad options, `normalize` when the document is a JWKS but no safe,
+    /// unambiguous key set can be made from it, `parse` for every document-shape problem.
+    pub fn phase(self) -> Phase {
         match self {
-            ErrorKind::BadOptions => Stage::Config,
+            ErrorKind::BadOptions => Phase::Options,
             ErrorKind::PrivateKey
             | ErrorKind::SymmetricKey
             | ErrorKind::AmbiguousKid
-            | ErrorKind::NoUsableKeys => Stage::Normalize,
-            _ => Stage::Parse,
+            | ErrorKind::NoUsableKeys => Phase::Normalize,
+            _ => Phase::Parse,
         }
     }
+
+    /// Every kind, in declaration order (for tables that must cover them all).
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::BadOptions,
+        ErrorKind::EmptyBody,
+        ErrorKind::TooLarge,
+        ErrorKind::NotJson,
+        ErrorKind::Html,
+        ErrorKind::NotObject,
+        ErrorKind::PemMap,
+        ErrorKind::KeycloakRealm,
+        ErrorKind::CfEnvelope,
+        ErrorKind::NoKeyArray,
+        ErrorKind::DiscoveryDocument,
+        ErrorKind::TooManyEntries,
+        ErrorKind::PrivateKey,
+        ErrorKind::SymmetricKey,
+        ErrorKind::AmbiguousKid,
+        ErrorKind::NoUsableKeys,
+        ErrorKind::DiscoveryInvalid,
+    ];
 
     /// The fixed "what" clause of the message.
     fn what(self) -> &'static str {
@@ -121,8 +166,9 @@ struct Inner {
 /// The error of [`super::extract`], [`super::select`], [`super::normalize`] and
 /// [`super::parse_discovery`].
 ///
-/// `Display` renders `<stage> <url>: <what>; <detail>`, lowercase first, no trailing period, e.g.
-/// `parse https://idp.example/jwks: body is HTML, not a JWKS; content-type text/html, starts "<!doctype html>"`.
+/// `Display` renders `<what>; <detail>; <url>`: the cause first, so a log line or alert cut short
+/// still shows it; lowercase first, no trailing period. For example
+/// `body is HTML, not a JWKS; content-type text/html, starts "<!doctype html>"; https://idp.example/jwks`.
 /// Messages never contain a secret value: private members are named, never printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksError(Box<Inner>);
@@ -164,9 +210,9 @@ impl JwksError {
         self.0.kind.code()
     }
 
-    /// The sync stage to report (see [`ErrorKind::stage`]).
-    pub fn stage(&self) -> Stage {
-        self.0.kind.stage()
+    /// Which step refused (see [`ErrorKind::phase`]).
+    pub fn phase(&self) -> Phase {
+        self.0.kind.phase()
     }
 
     /// The URL of the document at fault (for [`super::select`] over several sources, the one at
@@ -175,7 +221,7 @@ impl JwksError {
         &self.0.url
     }
 
-    /// The clause after `; ` in the message (no stage, URL or fixed text).
+    /// The clause between the fixed text and the URL in the message.
     pub fn detail(&self) -> &str {
         &self.0.detail
     }
@@ -199,11 +245,11 @@ impl JwksError {
 
 impl std::fmt::Display for JwksError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.stage(), self.0.url, self.0.kind.what())?;
+        f.write_str(self.0.kind.what())?;
         if !self.0.detail.is_empty() {
             write!(f, "; {}", self.0.detail)?;
         }
-        Ok(())
+        write!(f, "; {}", self.0.url)
     }
 }
 

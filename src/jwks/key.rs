@@ -11,9 +11,21 @@ use serde_json::{Map, Value};
 
 use super::alg::{Alg, Crv};
 
-/// Members that only a private or secret key carries (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
-/// Their presence refuses the whole run (see [`DropReason::PrivateMember`]).
-pub const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/// Every JWK member that the IANA JOSE "JSON Web Key Parameters" registry
+/// (<https://www.iana.org/assignments/jose/jose.xhtml#web-key-parameters>) classes as
+/// *Private*, for every key type. Their presence refuses the whole run, whatever the `kty`
+/// (see [`DropReason::PrivateMember`]); member names are global to the registry, so a name
+/// registered as private for one key type is never a public member of another.
+///
+/// - `EC`: `d` (RFC 7518 §6.2.2.1, registered in §7.1.1);
+/// - `RSA`: `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth` (RFC 7518 §6.3.2; the `r`, `d`, `t` members of
+///   `oth` entries are covered by refusing a non-empty `oth`);
+/// - `oct`: `k` (RFC 7518 §6.4.1);
+/// - `OKP` (Ed25519, Ed448, X25519, X448): `d` (RFC 8037 §2, registered in §5);
+/// - `AKP`, the "Algorithm Key Pair" type of the post-quantum algorithms (ML-DSA in
+///   draft-ietf-cose-dilithium, SLH-DSA in draft-ietf-cose-sphincs-plus, ML-KEM in
+///   draft-ietf-jose-pqc-kem): `priv`, registered as Private beside the Public `pub`.
+pub const PRIVATE_MEMBERS: [&str; 9] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
 
 /// Minimum RSA modulus size API Shield accepts, in bits (cloudflare-docs
 /// `api-shield/security/jwt-validation/api.mdx`: "RSA keys must be at least 2048-bit").
@@ -226,8 +238,9 @@ pub enum DropReason {
         /// The limit that applied.
         max_keys: usize,
     },
-    /// A private-key member (`d`, `p`, `q`, `dp`, `dq`, `qi`, non-empty `oth`, or `k`) is
-    /// present. RFC 7517 §9.1 / RFC 7518 §6.3.2: a public endpoint must not serve these.
+    /// A private-key member ([`PRIVATE_MEMBERS`]: `d`, `p`, `q`, `dp`, `dq`, `qi`, non-empty
+    /// `oth`, `k`, `priv`) is present, on a key of any type. RFC 7517 §9.1: a public endpoint
+    /// must not serve these.
     /// [`super::extract`] refuses the run; only [`super::decode_key`] returns it as a drop.
     PrivateMember {
         /// The member name (never its value).

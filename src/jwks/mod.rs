@@ -10,12 +10,12 @@
 //! - `key`: one JWK value → [`PublicJwk`] or a [`DropReason`].
 //! - `select`: de-duplication, ambiguity, the key limit, the empty-result error, [`Canonical`].
 //! - `cert`: `x5c` leaf validity for ranking over the limit.
-//! - `error`: [`JwksError`] and its [`ErrorKind`] codes.
+//! - `error`: [`JwksError`], its [`ErrorKind`] codes and its own [`Phase`] vocabulary.
 //!
 //! # Flow
 //! ```text
 //! extract(body, content_type, url, opts)   one document → Extracted (candidates + dropped)
-//!   └ select(vec![extracted, …], opts)     dedupe (kid, alg) → ambiguity → max_keys → non-empty
+//!   └ select(&[extracted, …], opts)        dedupe (kid, alg) → ambiguity → max_keys → non-empty
 //! normalize = extract + select for one document
 //! ```
 //!
@@ -42,7 +42,7 @@ mod select;
 
 pub use alg::{Alg, Crv, UnknownAlg};
 pub use document::{Discovery, Extracted};
-pub use error::{ErrorKind, JwksError};
+pub use error::{ErrorKind, JwksError, Phase};
 pub use key::{DropReason, Dropped, PublicJwk, MIN_RSA_BITS, PRIVATE_MEMBERS};
 pub use select::{Canonical, KeySet};
 
@@ -89,12 +89,12 @@ impl Default for Options {
 /// accepted under any content type, e.g. `text/plain`); `url` names the document in errors.
 ///
 /// # Errors
-/// `parse` stage: `JWKS_TOO_LARGE` (over [`MAX_BODY_BYTES`]), `JWKS_EMPTY_BODY`, `JWKS_HTML`,
+/// `parse` phase: `JWKS_TOO_LARGE` (over [`MAX_BODY_BYTES`]), `JWKS_EMPTY_BODY`, `JWKS_HTML`,
 /// `JWKS_NOT_JSON`, `JWKS_NOT_OBJECT`, `JWKS_PEM_MAP`, `JWKS_KEYCLOAK_REALM`, `JWKS_CF_ENVELOPE`,
 /// `JWKS_DISCOVERY_DOCUMENT` (with [`JwksError::discovery_jwks_uri`]), `DISCOVERY_INVALID`,
 /// `JWKS_NO_KEY_ARRAY`, `JWKS_TOO_MANY_ENTRIES` (over [`MAX_KEY_ENTRIES`]).
-/// `normalize` stage: `JWKS_PRIVATE_KEY` / `JWKS_SYMMETRIC_KEY` when any entry carries secret
-/// material, naming the kid and member but never the value. `config` stage: `JWKS_BAD_OPTIONS`.
+/// `normalize` phase: `JWKS_PRIVATE_KEY` / `JWKS_SYMMETRIC_KEY` when any entry carries secret
+/// material, naming the kid and member but never the value. `options` phase: `JWKS_BAD_OPTIONS`.
 pub fn extract(
     body: &[u8],
     content_type: Option<&str>,
@@ -114,7 +114,9 @@ pub fn extract(
 /// leaf certificates newest `notBefore` first, then keys without certificate dates, then expired
 /// certificates; ties in source order) and the rest dropped as `OVER_LIMIT`; an empty result
 /// fails with `JWKS_NO_USABLE_KEYS`, listing every drop (B04, B12: never push an empty set).
-pub fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, JwksError> {
+///
+/// The sources are borrowed, so the same candidates can be selected again under another limit.
+pub fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, JwksError> {
     select::select(sources, opts)
 }
 
@@ -125,7 +127,7 @@ pub fn normalize(
     url: &str,
     opts: &Options,
 ) -> Result<KeySet, JwksError> {
-    select(vec![extract(body, content_type, url, opts)?], opts)
+    select(&[extract(body, content_type, url, opts)?], opts)
 }
 
 /// One JWK value (e.g. as Cloudflare returns a live key) → a [`PublicJwk`], with the same per-key
@@ -147,7 +149,7 @@ pub fn canonical(keys: &[PublicJwk]) -> Canonical {
 /// (OpenID Connect Discovery 1.0 §3 and §4).
 ///
 /// # Errors
-/// `JWKS_TOO_LARGE` over [`MAX_BODY_BYTES`]; otherwise `DISCOVERY_INVALID` (stage `parse`) when
+/// `JWKS_TOO_LARGE` over [`MAX_BODY_BYTES`]; otherwise `DISCOVERY_INVALID` (phase `parse`) when
 /// the body is empty, HTML, not JSON, not an object, or has no non-empty string `jwks_uri`.
 pub fn parse_discovery(
     body: &[u8],

@@ -80,7 +80,7 @@ fn rank(c: &Candidate, now_unix_s: i64) -> (u8, Reverse<i64>) {
 }
 
 /// See [`super::select`].
-pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, JwksError> {
+pub(crate) fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, JwksError> {
     let all_urls = sources
         .iter()
         .map(|s| s.url.as_str())
@@ -90,19 +90,19 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
     // (source number, dropped) so the final list can be ordered by source, then index.
     let mut dropped: Vec<(usize, Dropped)> = Vec::new();
     // Kept candidates with their source number, in source order.
-    let mut kept: Vec<(usize, Candidate)> = Vec::new();
-    let mut by_id: BTreeMap<(String, Alg), usize> = BTreeMap::new();
-    let mut urls: Vec<String> = Vec::with_capacity(sources.len());
-    for (src, ex) in sources.into_iter().enumerate() {
+    // Candidates are borrowed: only the keys kept are copied, into the result.
+    let mut kept: Vec<(usize, &Candidate)> = Vec::new();
+    let mut by_id: BTreeMap<(&str, Alg), usize> = BTreeMap::new();
+    for (src, ex) in sources.iter().enumerate() {
         // Every source must contribute: in a merge, the others' keys alone would remove the
         // silent IdP's keys from what is live and lock its users out.
         if ex.candidates.is_empty() {
-            return Err(no_usable_keys(&ex.url, ex.dropped));
+            return Err(no_usable_keys(&ex.url, ex.dropped.clone()));
         }
-        dropped.extend(ex.dropped.into_iter().map(|d| (src, d)));
-        for c in ex.candidates {
+        dropped.extend(ex.dropped.iter().map(|d| (src, d.clone())));
+        for c in &ex.candidates {
             // Identity is (kid, alg), not kid alone (B09): the same kid may carry several algs.
-            let id = (c.jwk.kid.clone(), c.jwk.alg);
+            let id = (c.jwk.kid.as_str(), c.jwk.alg);
             match by_id.get(&id).and_then(|&i| kept.get(i)) {
                 None => {
                     by_id.insert(id, kept.len());
@@ -113,11 +113,13 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                     let reason = DropReason::Duplicate {
                         kept_index: first.index,
                     };
-                    dropped.push((src, left_out(&c, reason)));
+                    dropped.push((src, left_out(c, reason)));
                 }
                 Some((first_src, first)) => {
                     // B08: same (kid, alg), different material: a guess could pick the wrong key.
-                    let first_url = urls.get(*first_src).map_or(ex.url.as_str(), String::as_str);
+                    let first_url = sources
+                        .get(*first_src)
+                        .map_or(ex.url.as_str(), |s| s.url.as_str());
                     let kid = clip(&c.jwk.kid);
                     let alg = c.jwk.alg;
                     let detail = if first_url == ex.url {
@@ -138,7 +140,6 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                 }
             }
         }
-        urls.push(ex.url);
     }
 
     if kept.len() > opts.max_keys {
@@ -163,7 +164,7 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
                 let reason = DropReason::OverLimit {
                     max_keys: opts.max_keys,
                 };
-                dropped.push((src, left_out(&c, reason)));
+                dropped.push((src, left_out(c, reason)));
             }
         }
         kept = rest;
@@ -175,7 +176,7 @@ pub(crate) fn select(sources: Vec<Extracted>, opts: &Options) -> Result<KeySet, 
         return Err(no_usable_keys(&all_urls, dropped));
     }
     Ok(KeySet {
-        keys: kept.into_iter().map(|(_, c)| c.jwk).collect(),
+        keys: kept.into_iter().map(|(_, c)| c.jwk.clone()).collect(),
         dropped,
     })
 }

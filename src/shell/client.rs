@@ -30,6 +30,7 @@ impl Client for WorkerClient {
         init.with_method(match req.method {
             http::Method::Get => worker::Method::Get,
             http::Method::Put => worker::Method::Put,
+            http::Method::Patch => worker::Method::Patch,
             http::Method::Post => worker::Method::Post,
         })
         .with_headers(headers)

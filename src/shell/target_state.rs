@@ -31,6 +31,7 @@ use worker::{
 use crate::alert;
 use crate::cloudflare::credentials_body;
 use crate::config::{Config, Target};
+use crate::error::ServiceError;
 use crate::history::{RunEnd, Trigger};
 use crate::jwks::{decode_key, PublicJwk};
 use crate::notify;
@@ -44,11 +45,11 @@ use crate::sync::{self, Context, Mode, TargetRun};
 /// A status and a JSON body.
 type Reply = (u16, String);
 
-/// What a caller waits for.
+/// What a caller waits for. `allow` is the request's `allow_full_replacement`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Job {
-    Sync(Trigger),
-    Restore(i64),
+    Sync { trigger: Trigger, allow: bool },
+    Restore { run: i64, allow: bool },
 }
 
 struct Waiter {
@@ -64,13 +65,16 @@ struct Gate {
 }
 
 impl Gate {
-    /// The next batch: the first waiter, and when it is a sync, every sync queued right behind it.
+    /// The next batch: the first waiter, and when it is a sync, every sync queued right behind it
+    /// with the same `allow_full_replacement` (a caller that did not allow a full replacement
+    /// never shares a run that does).
     fn next_batch(&mut self) -> Vec<Waiter> {
         let mut batch = Vec::new();
         if let Some(first) = self.queue.pop_front() {
-            let shares = matches!(first.job, Job::Sync(_));
+            let lead = first.job;
             batch.push(first);
-            while shares && matches!(self.queue.front(), Some(w) if matches!(w.job, Job::Sync(_))) {
+            let shares = |job: Job| matches!((lead, job), (Job::Sync { allow: a, .. }, Job::Sync { allow: b, .. }) if a == b);
+            while matches!(self.queue.front(), Some(w) if shares(w.job)) {
                 batch.extend(self.queue.pop_front());
             }
         }
@@ -105,7 +109,10 @@ impl DurableObject for TargetState {
             Some(call) => self.answer(call).await,
             None => (
                 404,
-                report::error_json("NOT_FOUND", &format!("no state route {}", url.path())),
+                report::error_json(
+                    ServiceError::NotFound,
+                    &format!("no state route {}", url.path()),
+                ),
             ),
         };
         respond(status, body, None)
@@ -120,30 +127,38 @@ impl TargetState {
     async fn answer(&self, call: Call) -> Reply {
         if !self.ready.get() {
             if let Err(e) = store::ensure_schema(&self.sql(), now_ms()) {
-                return internal("STATE_STORAGE", &e);
+                return internal(&e);
             }
             self.ready.set(true);
         }
+        let allow = call.allows_full_replacement();
         match call {
-            Call::Run(trigger) => match self.setting() {
+            Call::Run { trigger, .. } => match self.setting(false) {
                 // DRY_RUN: every run is a preview, which needs no lock and records nothing.
-                Ok((config, _)) if config.dry_run => self.preview(trigger).await,
-                Ok(_) => self.gated(Job::Sync(trigger)).await,
+                Ok((config, _)) if config.dry_run => self.preview(trigger, allow).await,
+                Ok(_) => self.gated(Job::Sync { trigger, allow }).await,
                 Err(reply) => reply,
             },
-            Call::Preview => self.preview(Trigger::Http).await,
-            Call::Rollback { run, write: true } => self.gated(Job::Restore(run)).await,
-            Call::Rollback { run, write: false } => self.restore_preview(run).await,
+            Call::Preview { .. } => self.preview(Trigger::Http, allow).await,
+            Call::Rollback {
+                run, write: true, ..
+            } => self.gated(Job::Restore { run, allow }).await,
+            Call::Rollback {
+                run, write: false, ..
+            } => self.restore_preview(run, allow).await,
             Call::Status => self.status(),
             Call::Freshness => self.freshness(),
         }
     }
 
     /// The settings and this object's target: the one whose zone and configuration IDs make the
-    /// object's name.
-    fn setting(&self) -> Result<(Config, Target), Reply> {
-        let config =
+    /// object's name. `allow_full_replacement` lets this one run replace every live key.
+    fn setting(&self, allow_full_replacement: bool) -> Result<(Config, Target), Reply> {
+        let mut config =
             load_config(&self.env).map_err(|e| (500, report::config_error_json(&e, true)))?;
+        if allow_full_replacement {
+            config.allow_full_replacement_once();
+        }
         let name = self.state.id().name().unwrap_or_default();
         let target = parse_object_name(&name).and_then(|(zone, cfg)| {
             config
@@ -157,7 +172,7 @@ impl TargetState {
             None => Err((
                 404,
                 report::error_json(
-                    "TARGET_NOT_CONFIGURED",
+                    ServiceError::TargetNotConfigured,
                     &format!("no configured target has zone and configuration {name}"),
                 ),
             )),
@@ -191,7 +206,7 @@ impl TargetState {
             (
                 503,
                 report::error_json(
-                    "RUN_ABANDONED",
+                    ServiceError::RunAbandoned,
                     "the run this request waited for was abandoned",
                 ),
             )
@@ -200,14 +215,17 @@ impl TargetState {
 
     /// One recorded run: a sync or a restore. Never panics; every failure is a reply.
     async fn run_once(&self, job: Job) -> Reply {
-        let (config, target) = match self.setting() {
+        let allow = match job {
+            Job::Sync { allow, .. } | Job::Restore { allow, .. } => allow,
+        };
+        let (config, target) = match self.setting(allow) {
             Ok(s) => s,
             Err(reply) => return reply,
         };
         let sql = self.sql();
         let (trigger, restore) = match job {
-            Job::Sync(trigger) => (trigger, None),
-            Job::Restore(run) => match self.restorable(&config, run) {
+            Job::Sync { trigger, .. } => (trigger, None),
+            Job::Restore { run, .. } => match self.restorable(&config, run) {
                 Ok(keys) => (Trigger::Rollback, Some((run, keys))),
                 Err(reply) => return reply,
             },
@@ -215,11 +233,11 @@ impl TargetState {
         let started = now_ms();
         let recorded = match store::recorded(&sql) {
             Ok(r) => r,
-            Err(e) => return internal("STATE_STORAGE", &e),
+            Err(e) => return internal(&e),
         };
         let run_id = match store::start_run(&sql, started, trigger, restore.as_ref().map(|r| r.0)) {
             Ok(id) => id,
-            Err(e) => return internal("STATE_STORAGE", &e),
+            Err(e) => return internal(&e),
         };
         let client = WorkerClient;
         let mut run = match &restore {
@@ -238,7 +256,11 @@ impl TargetState {
         run.report.restored_from = restore.map(|r| r.0);
 
         let finished = now_ms();
-        let written = run.written.as_deref().map(credentials_body);
+        // Only the asymmetric keys written: a restore keeps whatever symmetric keys are live then.
+        let written = run
+            .written
+            .as_deref()
+            .map(|keys| credentials_body(keys, &[]));
         let first_missing = run
             .first_missing
             .as_ref()
@@ -268,7 +290,7 @@ impl TargetState {
                     .push(format!("the alert state could not be recorded: {e}"));
             }
         }
-        log(&run, trigger, false);
+        log(&run, trigger, false, &config.warnings);
         (200, run.report.to_json())
     }
 
@@ -303,7 +325,7 @@ impl TargetState {
     fn restorable(&self, config: &Config, run: i64) -> Result<Vec<PublicJwk>, Reply> {
         let stored = match store::key_set(&self.sql(), run) {
             Ok(s) => s,
-            Err(e) => return Err(internal("STATE_STORAGE", &e)),
+            Err(e) => return Err(internal(&e)),
         };
         let Some(text) = stored else {
             let kept = store::restorable_runs(&self.sql()).unwrap_or_default();
@@ -311,7 +333,7 @@ impl TargetState {
             return Err((
                 404,
                 report::error_json(
-                    "RUN_NOT_RESTORABLE",
+                    ServiceError::RunNotRestorable,
                     &format!(
                         "run {run} has no written key set kept; restorable runs: {}",
                         if kept.is_empty() {
@@ -336,7 +358,7 @@ impl TargetState {
             Some(keys) if keys.len() > config.jwks.max_keys => Err((
                 409,
                 report::error_json(
-                    "RUN_NOT_RESTORABLE",
+                    ServiceError::RunNotRestorable,
                     &format!(
                         "run {run} wrote {} keys, more than MAX_KEYS ({}) allows now",
                         keys.len(),
@@ -347,7 +369,7 @@ impl TargetState {
             _ => Err((
                 500,
                 report::error_json(
-                    "RUN_NOT_RESTORABLE",
+                    ServiceError::RunNotRestorable,
                     &format!("the key set recorded for run {run} cannot be read"),
                 ),
             )),
@@ -355,27 +377,27 @@ impl TargetState {
     }
 
     /// A preview with the recorded grace period: what a sync would push. Not recorded.
-    async fn preview(&self, trigger: Trigger) -> Reply {
-        let (config, target) = match self.setting() {
+    async fn preview(&self, trigger: Trigger, allow: bool) -> Reply {
+        let (config, target) = match self.setting(allow) {
             Ok(s) => s,
             Err(reply) => return reply,
         };
         let recorded = match store::recorded(&self.sql()) {
             Ok(r) => r,
-            Err(e) => return internal("STATE_STORAGE", &e),
+            Err(e) => return internal(&e),
         };
         let ctx = Context {
             now_ms: now_ms(),
             first_missing: &recorded.first_missing,
         };
         let run = sync::run_target(&WorkerClient, &config, &target, Mode::Preview, &ctx).await;
-        log(&run, trigger, true);
+        log(&run, trigger, true, &config.warnings);
         (200, run.report.to_json())
     }
 
     /// What restoring run `run`'s key set would change. Not recorded, no lock.
-    async fn restore_preview(&self, run: i64) -> Reply {
-        let (config, target) = match self.setting() {
+    async fn restore_preview(&self, run: i64, allow: bool) -> Reply {
+        let (config, target) = match self.setting(allow) {
             Ok(s) => s,
             Err(reply) => return reply,
         };
@@ -386,36 +408,36 @@ impl TargetState {
         let mut out =
             sync::restore_target(&WorkerClient, &config, &target, &keys, false, now_ms()).await;
         out.report.restored_from = Some(run);
-        log(&out, Trigger::Rollback, true);
+        log(&out, Trigger::Rollback, true, &config.warnings);
         (200, out.report.to_json())
     }
 
     fn status(&self) -> Reply {
-        let (config, target) = match self.setting() {
+        let (config, target) = match self.setting(false) {
             Ok(s) => s,
             Err(reply) => return reply,
         };
         match store::status(&self.sql(), &target, now_ms(), config.ops.stale_after_ms) {
             Ok(s) => (200, serde_json::to_string(&s).unwrap_or_default()),
-            Err(e) => internal("STATE_STORAGE", &e),
+            Err(e) => internal(&e),
         }
     }
 
     fn freshness(&self) -> Reply {
-        let (config, _) = match self.setting() {
+        let (config, _) = match self.setting(false) {
             Ok(s) => s,
             Err(reply) => return reply,
         };
         match store::freshness(&self.sql(), now_ms(), config.ops.stale_after_ms) {
             Ok(f) => (200, serde_json::to_string(&f).unwrap_or_default()),
-            Err(e) => internal("STATE_STORAGE", &e),
+            Err(e) => internal(&e),
         }
     }
 }
 
-/// One JSON line per run; failures go to the error log.
-fn log(run: &TargetRun, trigger: Trigger, dry_run: bool) {
-    let line = run.report.log_line(trigger.as_str(), dry_run);
+/// One JSON line per run, with the settings' `warnings`; failures go to the error log.
+fn log(run: &TargetRun, trigger: Trigger, dry_run: bool, warnings: &[String]) {
+    let line = run.report.log_line(trigger.as_str(), dry_run, warnings);
     if run.report.failed() {
         console_error!("{line}");
     } else {
@@ -423,8 +445,9 @@ fn log(run: &TargetRun, trigger: Trigger, dry_run: bool) {
     }
 }
 
-/// A 500 answer for a storage error (the runtime's text names no secret).
-fn internal(code: &str, e: &worker::Error) -> Reply {
+/// A 500 `STATE_STORAGE` answer for a storage error (the runtime's text names no secret).
+fn internal(e: &worker::Error) -> Reply {
+    let code = ServiceError::StateStorage;
     console_error!("{}", report::error_json(code, &e.to_string()));
     (
         500,

@@ -28,20 +28,21 @@ test('two POSTs at once while the IdP changes its set: live ends as what the IdP
   const a = idp.generateKey({ alg: 'ES256' });
   const b = idp.generateKey({ alg: 'ES256' });
   idp.setKeys([a]);
-  // The IdP's first answer (set A) takes 1.5 s; the second (set B) comes at once.
+  // The IdP's first answer (set A) takes 1.5 s; the second (set B, a rotation: A's key and the
+  // next one) comes at once.
   idp.misbehave({ delayMs: 1500, times: 1 });
   const first = h.post();
   await waitFor(() => idpRequests().length === 1, 10_000, 'the first run to ask the IdP');
-  idp.setKeys([b]);
+  idp.setKeys([a, b]);
   const second = h.post();
   const [r1, r2] = await Promise.all([first, second]);
 
   const [t1] = r1.body.targets;
   const [t2] = r2.body.targets;
   assert.deepEqual([t1.outcome, ids(t1.keys)], ['updated', ids([a])]);
-  assert.deepEqual([t2.outcome, ids(t2.keys)], ['updated', ids([b])]);
+  assert.deepEqual([t2.outcome, ids(t2.keys)], ['updated', ids([a, b])]);
   assert.equal(t2.run_id, t1.run_id + 1);
-  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids([b]), 'live holds the set the IdP published last');
+  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids([a, b]), 'live holds the set the IdP published last');
   // The second run asked the IdP only after the first one had written: the runs did not overlap.
   assert.deepEqual(sequence(), ['idp', 'getConfig', 'putCredentials', 'idp', 'getConfig', 'putCredentials']);
 });

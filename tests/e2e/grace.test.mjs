@@ -24,6 +24,8 @@ test('a retired key stays live for the grace period, listed with when it goes, t
     const [t] = r.body.targets;
     assert.equal(t.outcome, 'updated', 'the new key is added; the retired one is kept');
     assert.deepEqual(t.diff, { added: [added.kid], removed: [], unchanged: [old.kid] });
+    // A rotation without overlap passes the no-overlap rule only thanks to the retained key: said.
+    assert.deepEqual(t.warnings, [`the IdP's keys (${added.kid}) share no kid and alg with the live keys (${old.kid}); only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER`]);
     assert.deepEqual(ids(t.keys), ids([added, old]));
     assert.deepEqual(t.retained.map((k) => [k.kid, k.alg]), [[old.kid, old.alg]]);
     const { missing_since: since, until } = t.retained[0];
@@ -61,11 +63,15 @@ test('never beyond MAX_KEYS, and never when the IdP republishes the kid with oth
     const b = idp.generateKey({ alg: 'ES256', kid: 'b' });
     idp.setKeys([a, b]);
     await h.post();
-    // The IdP now publishes c and d: no room is left for a or b.
+    // The IdP now publishes c and d: no room is left for a or b, so nothing live stays and the
+    // no-overlap rule refuses until the replacement is allowed.
     const c = idp.generateKey({ alg: 'ES256', kid: 'c' });
     const d = idp.generateKey({ alg: 'ES256', kid: 'd' });
     idp.setKeys([c, d]);
-    const r = (await h.post()).body.targets[0];
+    const refused = (await h.post()).body.targets[0];
+    assert.deepEqual([refused.outcome, refused.error.code], ['failed', 'FULL_REPLACEMENT_REFUSED']);
+    assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids([a, b]));
+    const r = (await h.post('/?allow_full_replacement=true')).body.targets[0];
     assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids([c, d]));
     assert.equal(r.retained, undefined);
     assert.equal(r.warnings.filter((w) => /no room for it under MAX_KEYS \(2\); removed$/.test(w)).length, 2);

@@ -4,8 +4,16 @@ import { Miniflare } from 'miniflare';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../../emulator/index.mjs';
 import { workerOptions } from './miniflare.mjs';
 
+const ZONE_ID = DEFAULT_ZONE_ID;
+const CONFIG_ID = DEFAULT_CONFIG_ID;
+
 export { DEFAULT_ZONE_ID as ZONE, DEFAULT_CONFIG_ID as CONFIG, DEFAULT_TOKEN as CF_TOKEN };
 export const AUTH_TOKEN = 'e2e-sync-auth-token-0123456789';
+/**
+ * Where the emulated Cloudflare puts the keys in its PUT and PATCH answers: `result` (the newest
+ * schema, the default) or `top` (older SDKs). `scripts/test.sh` runs the write suites under both.
+ */
+export const PUT_SHAPE = process.env.E2E_PUT_SHAPE || 'result';
 
 /**
  * Starts the emulator and the Worker. `env(emu)` returns the Worker's bindings (vars and secrets);
@@ -16,12 +24,12 @@ export const AUTH_TOKEN = 'e2e-sync-auth-token-0123456789';
  * rollback(body), scheduled(), close() }.
  */
 export async function start({ env, emulator = {}, emu: shared, persistDir, miniflare = {} } = {}) {
-  const emu = shared ?? (await startEmulator({ idps: ['main'], ...emulator }));
+  const emu = shared ?? (await startEmulator({ idps: ['main'], putResponseShape: PUT_SHAPE, ...emulator }));
   const bindings = {
     CF_API_BASE: emu.cfApiBase,
     CF_API_TOKEN: DEFAULT_TOKEN,
     SYNC_AUTH_TOKEN: AUTH_TOKEN,
-    ...(env ? env(emu) : { JWKS_URL: emu.jwksUrl('main'), CF_ZONE_ID: DEFAULT_ZONE_ID, CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID, FETCH_TIMEOUT_MS: '500' }),
+    ...(env ? env(emu) : defaultEnv(emu)),
   };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
   const logs = [];
@@ -95,6 +103,9 @@ export async function start({ env, emulator = {}, emu: shared, persistDir, minif
   };
   return h;
 }
+
+/** The default bindings of `start()`, to extend in a test's `env`. */
+export const defaultEnv = (emu) => ({ JWKS_URL: emu.jwksUrl('main'), CF_ZONE_ID: ZONE_ID, CF_TOKEN_CONFIG_ID: CONFIG_ID, FETCH_TIMEOUT_MS: '500' });
 
 /** `{kid, alg}` of each key, for compact assertions. */
 export const ids = (keys) => keys.map((k) => ({ kid: k.kid, alg: k.alg }));

@@ -59,11 +59,15 @@ test('a mistyped or repeated dry_run is refused rather than taken as a write', a
     [h.post, '?dry_run=yes', 'dry_run must be true, false, 1 or 0, got "yes"'],
     [h.get, '?dry_run=maybe', 'dry_run must be true, false, 1 or 0, got "maybe"'],
     [h.post, '?dry_run=true&dry_run=false', 'dry_run is given more than once'],
-    [h.post, '?dryrun=true', 'unknown query parameter "dryrun"; the only one is dry_run'],
+    [h.post, '?dryrun=true', 'unknown query parameter "dryrun"; the only ones are dry_run and allow_full_replacement (POST)'],
+    [h.get, '?allow_full_replacement=true', 'allow_full_replacement is only accepted on POST /; GET / never writes'],
+    [h.post, '?allow_full_replacement', 'allow_full_replacement must be true, false, 1 or 0, got ""'],
   ]) {
     const r = await send(`/${query}`);
     assert.equal(r.status, 400, query);
-    assert.deepEqual(r.body, { error: { code: 'BAD_REQUEST', message } });
+    assert.deepEqual(Object.keys(r.body.error).sort(), ['code', 'hint', 'message']);
+    assert.deepEqual([r.body.error.code, r.body.error.message], ['BAD_REQUEST', message]);
+    assert.match(r.body.error.hint, /^HTTP 400: .*`POST \/` takes only `dry_run` and `allow_full_replacement`/);
   }
   assert.equal(h.emu.requests.length, 0);
 });
@@ -109,6 +113,8 @@ test('bad settings: one error listing every problem, before any request', async 
     assert.deepEqual(r.body.targets, []);
     assert.equal(r.body.error.stage, 'config');
     assert.equal(r.body.error.code, 'CONFIG_INVALID');
+    assert.match(r.body.error.hint, /error\.problems/);
+    assert.match(r.body.error.message, /^4 problems in the settings: /);
     assert.deepEqual(r.body.error.problems, [
       'JWKS_URL must be an https URL (http only for a loopback host), got "http://idp.example/jwks"',
       'CF_ZONE_ID must be 32 hexadecimal characters, got "zone"',

@@ -63,7 +63,12 @@ test('one alert per transition: keys changed, starts failing (once), recovers', 
   const failing = alerts()[1];
   assert.deepEqual([failing.event, failing.outcome, failing.code, failing.error.stage], ['failing', 'failed', 'JWKS_HTML', 'parse']);
   assert.equal(failing.run_id, failed.body.targets[0].run_id);
-  assert.match(failing.text, /^jwks-sync default: FAILING at parse \(JWKS_HTML\): parse http:\/\/127\.0\.0\.1:\d+\/idp\/main\/jwks\.json: /);
+  assert.match(failing.text, /^jwks-sync default: FAILING at parse \(JWKS_HTML\): body is HTML, not a JWKS; .*; http:\/\/127\.0\.0\.1:\d+\/idp\/main\/jwks\.json \(run \d+, http\)\n/);
+  // Issue 10's hint: a field of its own, in the error, and the text's second line.
+  assert.match(failing.hint, /^The URL serves an HTML page .* set JWKS_URL to the IdP's `jwks_uri`/);
+  assert.equal(failing.error.hint, failing.hint);
+  assert.ok(failing.text.endsWith(`\nWhat to do: ${failing.hint}`), failing.text);
+  assert.equal(changed.hint, undefined, 'a change of keys has nothing to fix');
 
   idp.clear();
   await h.scheduled();

@@ -1,13 +1,15 @@
 // Issue 11, point 3: the last key sets the Worker wrote are kept (public members only), and
 // POST /rollback puts one back, naming the run that wrote it, through the same read of the live
-// keys, write and verification as a sync; DRY_RUN pauses the cron, not a restore.
+// keys, write and verification as a sync; DRY_RUN pauses the cron, not a restore. With issue 10,
+// that write path keeps the live symmetric keys (PATCH), and its no-overlap rule judges a restore
+// too (allowed once by "allow_full_replacement": true in the body).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator } from '../../emulator/index.mjs';
-import { start, ids, ZONE, CONFIG } from './harness.mjs';
+import { start, ids, PUT_SHAPE, ZONE, CONFIG } from './harness.mjs';
 
 let emu;
 let dir;
@@ -16,7 +18,7 @@ const env = (extra = {}) => (e) => ({ JWKS_URL: e.jwksUrl('main'), CF_ZONE_ID: Z
 let keys; // the key set each run wrote, by run id
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jwks-sync-rollback-'));
-  emu = await startEmulator({ idps: ['main'], sinks: ['webhook'] });
+  emu = await startEmulator({ idps: ['main'], sinks: ['webhook'], putResponseShape: PUT_SHAPE });
   h = await start({ emu, env: env(), persistDir: dir });
   // Run 1 writes {k1}; run 2 writes {k1, k2}; run 3 writes {k2}.
   const idp = emu.idp('main');
@@ -42,8 +44,15 @@ test('the written key sets are listed as restorable runs', async () => {
 
 test('a dry run shows what a restore would change and writes nothing', async () => {
   emu.clearRequests();
-  const r = await h.rollback({ target: 'default', run: 1, dry_run: true });
-  assert.equal(r.status, 200);
+  // Run 1's {k1} shares nothing with live {k2}: a full replacement, refused unless allowed.
+  const refused = await h.rollback({ target: 'default', run: 1, dry_run: true });
+  assert.equal(refused.status, 502);
+  const [f] = refused.body.targets;
+  assert.deepEqual([f.outcome, f.error.stage, f.error.code, f.restored_from], ['failed', 'plan', 'FULL_REPLACEMENT_REFUSED', 1]);
+  assert.match(f.error.message, new RegExp(`^the restored keys \\(${keys[1][0].kid}\\) share no kid and alg with the live keys \\(${keys[3][0].kid}\\)`));
+  assert.match(f.error.hint, /"allow_full_replacement": true/);
+  const r = await h.rollback({ target: 'default', run: 1, dry_run: true, allow_full_replacement: true });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.dry_run, true);
   const [t] = r.body.targets;
   assert.deepEqual([t.outcome, t.restored_from, t.run_id], ['would_update', 1, undefined]);

@@ -134,11 +134,12 @@ test('(c) a retired key stops validating after the next successful run: not befo
 
 // name, how to fail, the error code the run's log line must carry.
 const FAILURES = [
-  ['IdP 5xx', () => idp.misbehave({ status: 503 }), 'JWKS_HTTP_STATUS'],
+  ['IdP 5xx', () => idp.misbehave({ status: 503 }), 'JWKS_UNAVAILABLE'],
   ['IdP HTML error page', () => idp.misbehave({ html: true }), 'JWKS_HTML'],
   ['IdP empty key set', () => idp.misbehave({ emptyKeys: true }), 'JWKS_NO_USABLE_KEYS'],
-  ['Cloudflare 5xx reading the configuration', () => h.emu.fault({ route: 'getConfig', status: 503 }), 'CF_API_STATUS'],
-  ['Cloudflare 5xx on the write', () => h.emu.fault({ route: 'putCredentials', status: 503 }), 'CF_API_STATUS'],
+  ['Cloudflare 5xx reading the configuration', () => h.emu.fault({ route: 'getConfig', status: 503 }), 'CF_UNAVAILABLE'],
+  // A 5xx on the write leaves its outcome unknown: a re-read shows the old keys, so unconfirmed.
+  ['Cloudflare 5xx on the write', () => h.emu.fault({ route: 'putCredentials', status: 503 }), 'CF_WRITE_UNCONFIRMED'],
   ['Cloudflare rate limit', () => h.emu.rateLimit(true, 300), 'CF_RATE_LIMITED'],
 ];
 

@@ -1,7 +1,7 @@
 // The main job, end to end: first sync, no-op, rotation, OIDC discovery, two-source merge, dry run.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, ids, ZONE, CONFIG } from './harness.mjs';
+import { start, ids, ZONE, CONFIG, PUT_SHAPE } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -19,6 +19,8 @@ const pushed = (k) =>
   k.kty === 'RSA' ? { kty: 'RSA', kid: k.kid, alg: k.alg, n: k.n, e: k.e } : { kty: 'EC', kid: k.kid, alg: k.alg, crv: k.crv, x: k.x, y: k.y };
 
 test('first sync pushes exactly the IdP keys, a second one writes nothing', async () => {
+  // The suite runs once per shape of the PUT answer (scripts/test.sh).
+  assert.equal(h.emu.state().putResponseShape, PUT_SHAPE);
   const idpKeys = h.emu.idp('main').keys;
   const r = await h.post();
   assert.equal(r.status, 200);
@@ -33,6 +35,7 @@ test('first sync pushes exactly the IdP keys, a second one writes nothing', asyn
   const puts = h.puts();
   assert.equal(puts.length, 1);
   assert.deepEqual(puts[0].body, { keys: idpKeys.map(pushed) });
+  assert.equal(h.emu.requestsTo({ method: 'PATCH' }).length, 0, 'without symmetric keys live, the write is a PUT');
   assert.equal(puts[0].headers['content-type'], 'application/json');
   assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids(idpKeys));
 

@@ -1,0 +1,352 @@
+//! The safety rules that can refuse a write once the live keys are known (stage `plan`).
+//!
+//! Pure: they take the diff and the counts, and return a refusal or a warning. Nothing is sent
+//! when one refuses.
+//! - **No overlap.** Real rotations overlap: an IdP publishes its next key while the current one
+//!   is still published, so a sync always keeps at least one live key. A key set that shares no
+//!   `(kid, alg)` with a non-empty live configuration is what a wrong tenant, a staging issuer or
+//!   a slip in `SYNC_TARGETS` looks like, and pushing it would reject every token at the edge at
+//!   once. It is refused unless allowed (issue 10, point 6). A rollback is judged the same way: a
+//!   restored set that shares nothing with live is a full replacement too.
+//! - **Room beside kept keys.** Symmetric keys kept in the configuration count toward `MAX_KEYS`;
+//!   the IdP's keys get what is left, and a write with no room for any is refused. A restored set
+//!   is put back whole or not at all, so it must fit beside them.
+
+use std::fmt;
+
+use crate::config::FullReplacement;
+use crate::diff::Diff;
+
+/// What the planned write proposes, as the messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proposed {
+    /// The IdP's keys (a sync or preview).
+    IdpKeys,
+    /// A key set an earlier run wrote (`POST /rollback`).
+    RestoredSet,
+}
+
+impl Proposed {
+    /// The subject of a refusal: `the IdP's keys`, `the restored keys`.
+    fn what(self) -> &'static str {
+        match self {
+            Proposed::IdpKeys => "the IdP's keys",
+            Proposed::RestoredSet => "the restored keys",
+        }
+    }
+
+    /// Whose keys replace the live ones, in a warning: `the IdP's`, `the restored keys`.
+    fn whose(self) -> &'static str {
+        match self {
+            Proposed::IdpKeys => "the IdP's",
+            Proposed::RestoredSet => "the restored keys",
+        }
+    }
+}
+
+/// Why the planned write is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanErrorKind {
+    /// The desired keys share no `(kid, alg)` with the live ones, and that is not allowed.
+    NoOverlap {
+        /// Kids of the live asymmetric keys, all of which the write would remove.
+        live: Vec<String>,
+        /// Kids of the keys the write would send.
+        desired: Vec<String>,
+        /// Where those keys come from.
+        proposed: Proposed,
+    },
+    /// Kept symmetric keys take every slot of `MAX_KEYS`.
+    NoRoom {
+        /// `MAX_KEYS`.
+        max_keys: usize,
+        /// Symmetric keys kept.
+        kept: usize,
+    },
+    /// A restored set does not fit beside the kept symmetric keys under `MAX_KEYS`.
+    NoRoomToRestore {
+        /// `MAX_KEYS`.
+        max_keys: usize,
+        /// Symmetric keys kept.
+        kept: usize,
+        /// Keys in the restored set.
+        restored: usize,
+    },
+}
+
+/// A refusal of the planned write, naming the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    /// The configuration's URL.
+    pub url: String,
+    /// Which rule refused.
+    pub kind: PlanErrorKind,
+}
+
+impl PlanError {
+    /// `FULL_REPLACEMENT_REFUSED` or `KEY_LIMIT_REACHED`.
+    pub fn code(&self) -> &'static str {
+        match self.kind {
+            PlanErrorKind::NoOverlap { .. } => "FULL_REPLACEMENT_REFUSED",
+            PlanErrorKind::NoRoom { .. } | PlanErrorKind::NoRoomToRestore { .. } => {
+                "KEY_LIMIT_REACHED"
+            }
+        }
+    }
+}
+
+/// `<cause>; <url>`.
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            PlanErrorKind::NoOverlap {
+                live,
+                desired,
+                proposed,
+            } => write!(
+                f,
+                "{} ({}) share no kid and alg with the live keys ({}); a write would replace every live key at once, so nothing was written",
+                proposed.what(),
+                desired.join(", "),
+                live.join(", ")
+            )?,
+            PlanErrorKind::NoRoom { max_keys, kept } => write!(
+                f,
+                "{kept} symmetric key(s) kept in the configuration take all {max_keys} slots of MAX_KEYS, leaving none for the IdP's keys; nothing was written"
+            )?,
+            PlanErrorKind::NoRoomToRestore {
+                max_keys,
+                kept,
+                restored,
+            } => write!(
+                f,
+                "the restored set's {restored} key(s) and the {kept} symmetric key(s) kept in the configuration exceed MAX_KEYS ({max_keys}); nothing was written"
+            )?,
+        }
+        write!(f, "; {}", self.url)
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// How many of `max_keys` slots are left for the IdP's keys beside `kept` symmetric keys.
+///
+/// # Errors
+/// `KEY_LIMIT_REACHED` when none is left.
+pub fn room_for_idp_keys(max_keys: usize, kept: usize, url: &str) -> Result<usize, PlanError> {
+    match max_keys.checked_sub(kept) {
+        Some(room) if room > 0 => Ok(room),
+        _ => Err(PlanError {
+            url: url.to_owned(),
+            kind: PlanErrorKind::NoRoom { max_keys, kept },
+        }),
+    }
+}
+
+/// Whether a restored set of `restored` keys fits beside `kept` symmetric keys under `max_keys`.
+///
+/// # Errors
+/// `KEY_LIMIT_REACHED` when it does not: a restore puts a set back whole, never in part.
+pub fn room_for_restore(
+    max_keys: usize,
+    kept: usize,
+    restored: usize,
+    url: &str,
+) -> Result<(), PlanError> {
+    if kept.saturating_add(restored) <= max_keys {
+        return Ok(());
+    }
+    Err(PlanError {
+        url: url.to_owned(),
+        kind: PlanErrorKind::NoRoomToRestore {
+            max_keys,
+            kept,
+            restored,
+        },
+    })
+}
+
+/// The no-overlap rule over a [`Diff`] (whose identities are `(kid, alg)`, and whose `removed`
+/// never lists kept symmetric keys).
+///
+/// Returns `Ok(None)` when the write keeps a live key, replaces an empty configuration, or is no
+/// write at all; `Ok(Some(warning))` when it replaces every live key and `allowance` allows it.
+///
+/// # Errors
+/// `FULL_REPLACEMENT_REFUSED` when it replaces every live key and `allowance` is
+/// [`FullReplacement::Refused`].
+pub fn check_overlap(
+    diff: &Diff,
+    allowance: FullReplacement,
+    proposed: Proposed,
+    url: &str,
+) -> Result<Option<String>, PlanError> {
+    if !replaces_all(diff) {
+        return Ok(None);
+    }
+    let by = match allowance {
+        FullReplacement::Refused => {
+            return Err(PlanError {
+                url: url.to_owned(),
+                kind: PlanErrorKind::NoOverlap {
+                    live: diff.removed.clone(),
+                    desired: diff.added.clone(),
+                    proposed,
+                },
+            })
+        }
+        FullReplacement::AllowedBySetting => "ALLOW_FULL_REPLACEMENT",
+        FullReplacement::AllowedOnce => match proposed {
+            Proposed::IdpKeys => "?allow_full_replacement=true",
+            Proposed::RestoredSet => "\"allow_full_replacement\": true",
+        },
+    };
+    Ok(Some(format!(
+        "full replacement allowed by {by}: every live key ({}) is replaced by {} ({})",
+        diff.removed.join(", "),
+        proposed.whose(),
+        diff.added.join(", ")
+    )))
+}
+
+/// True when the write behind `diff` keeps none of the live asymmetric keys.
+fn replaces_all(diff: &Diff) -> bool {
+    diff.unchanged.is_empty() && diff.changed.is_empty() && !diff.removed.is_empty()
+}
+
+/// The warning for a sync whose only overlap with live is the keys the grace period retains:
+/// `idp_diff` compares the IdP's own keys with the live ones. Such a write passes the no-overlap
+/// rule (nothing live is removed now: an IdP that rotates without overlap is what the grace
+/// period is for), but if the source is wrong every live key goes when the period ends, so it
+/// says so. `None` when the IdP's keys share a `(kid, alg)` with live.
+pub fn retained_only_overlap(idp_diff: &Diff) -> Option<String> {
+    replaces_all(idp_diff).then(|| {
+        format!(
+            "the IdP's keys ({}) share no kid and alg with the live keys ({}); only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER",
+            idp_diff.added.join(", "),
+            idp_diff.removed.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(added: &[&str], removed: &[&str], unchanged: &[&str], changed: &[&str]) -> Diff {
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
+        Diff {
+            added: v(added),
+            removed: v(removed),
+            unchanged: v(unchanged),
+            changed: v(changed),
+        }
+    }
+
+    #[test]
+    fn a_write_sharing_no_key_with_live_is_refused() {
+        let e = check_overlap(
+            &diff(&["new"], &["old1", "old2"], &[], &[]),
+            FullReplacement::Refused,
+            Proposed::IdpKeys,
+            "u",
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "FULL_REPLACEMENT_REFUSED");
+        assert_eq!(
+            e.to_string(),
+            "the IdP's keys (new) share no kid and alg with the live keys (old1, old2); a write would replace every live key at once, so nothing was written; u"
+        );
+    }
+
+    #[test]
+    fn it_can_be_allowed_always_or_once_with_a_warning() {
+        let d = diff(&["new"], &["old"], &[], &[]);
+        assert_eq!(
+            check_overlap(&d, FullReplacement::AllowedBySetting, Proposed::IdpKeys, "u").unwrap(),
+            Some("full replacement allowed by ALLOW_FULL_REPLACEMENT: every live key (old) is replaced by the IdP's (new)".into())
+        );
+        assert_eq!(
+            check_overlap(&d, FullReplacement::AllowedOnce, Proposed::IdpKeys, "u").unwrap(),
+            Some("full replacement allowed by ?allow_full_replacement=true: every live key (old) is replaced by the IdP's (new)".into())
+        );
+    }
+
+    /// A rollback is judged like a sync, and its messages say the keys are the restored ones.
+    #[test]
+    fn a_restored_set_sharing_no_key_with_live_is_refused_unless_allowed() {
+        let d = diff(&["a"], &["b"], &[], &[]);
+        let e =
+            check_overlap(&d, FullReplacement::Refused, Proposed::RestoredSet, "u").unwrap_err();
+        assert_eq!(e.code(), "FULL_REPLACEMENT_REFUSED");
+        assert_eq!(
+            e.to_string(),
+            "the restored keys (a) share no kid and alg with the live keys (b); a write would replace every live key at once, so nothing was written; u"
+        );
+        assert_eq!(
+            check_overlap(&d, FullReplacement::AllowedOnce, Proposed::RestoredSet, "u").unwrap(),
+            Some("full replacement allowed by \"allow_full_replacement\": true: every live key (b) is replaced by the restored keys (a)".into())
+        );
+    }
+
+    #[test]
+    fn a_restored_set_is_put_back_whole_or_not_at_all() {
+        assert_eq!(room_for_restore(4, 1, 3, "u"), Ok(()));
+        assert_eq!(room_for_restore(4, 0, 4, "u"), Ok(()));
+        let e = room_for_restore(4, 2, 3, "u").unwrap_err();
+        assert_eq!(e.code(), "KEY_LIMIT_REACHED");
+        assert_eq!(
+            e.to_string(),
+            "the restored set's 3 key(s) and the 2 symmetric key(s) kept in the configuration exceed MAX_KEYS (4); nothing was written; u"
+        );
+    }
+
+    #[test]
+    fn rotations_empty_configurations_and_no_ops_pass() {
+        for d in [
+            // Rotation step 1: the new key beside the old.
+            diff(&["new"], &[], &["old"], &[]),
+            // Rotation step 2: the retired key leaves, one stays.
+            diff(&[], &["old"], &["new"], &[]),
+            // New material under a live (kid, alg) still overlaps.
+            diff(&[], &[], &[], &["k"]),
+            // An empty configuration (or one holding only kept symmetric keys).
+            diff(&["a", "b"], &[], &[], &[]),
+            diff(&[], &[], &["a"], &[]),
+        ] {
+            assert_eq!(
+                check_overlap(&d, FullReplacement::Refused, Proposed::IdpKeys, "u"),
+                Ok(None),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlap_made_only_of_retained_keys_is_a_warning() {
+        assert_eq!(
+            retained_only_overlap(&diff(&["new"], &["old"], &[], &[])),
+            Some("the IdP's keys (new) share no kid and alg with the live keys (old); only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER".into())
+        );
+        assert_eq!(
+            retained_only_overlap(&diff(&["new"], &[], &["old"], &[])),
+            None
+        );
+        assert_eq!(retained_only_overlap(&diff(&["new"], &[], &[], &[])), None);
+    }
+
+    #[test]
+    fn kept_keys_leave_the_rest_of_max_keys() {
+        assert_eq!(room_for_idp_keys(16, 0, "u"), Ok(16));
+        assert_eq!(room_for_idp_keys(4, 3, "u"), Ok(1));
+        for (max, kept) in [(4, 4), (4, 6)] {
+            let e = room_for_idp_keys(max, kept, "u").unwrap_err();
+            assert_eq!(e.code(), "KEY_LIMIT_REACHED");
+        }
+        assert_eq!(
+            room_for_idp_keys(2, 2, "u").unwrap_err().to_string(),
+            "2 symmetric key(s) kept in the configuration take all 2 slots of MAX_KEYS, leaving none for the IdP's keys; nothing was written; u"
+        );
+    }
+}
