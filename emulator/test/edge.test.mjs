@@ -238,6 +238,24 @@ test('symmetric keys stored with k validate HS tokens at the edge', async () => 
   assert.deepEqual([r.status, r.json.kid, r.json.alg], [200, 'shared', 'HS384']);
 });
 
+test('a symmetric key written with k through PUT, then kept by a PATCH without it, validates HS tokens; no answer shows k', async () => {
+  const key = { kty: 'oct', kid: 'shared', alg: 'HS256', k: randomBytes(32).toString('base64url') };
+  const token = signJwt(live(), { jwk: key, privateKey: secretKey(key) });
+  assert.equal((await present(token)).json.reason, 'no key for kid/alg');
+  const put = await cf(emu, 'PUT', credentialsPath(), { body: { keys: [rsKeys[0], key] } });
+  assert.equal(put.status, 200);
+  assert.equal((await present(token)).status, 200);
+  // What the Worker does: PATCH with the symmetric key as {kty, kid, alg}, beside new keys.
+  const es = pairs.ES256;
+  const patch = await cf(emu, 'PATCH', credentialsPath(), { body: { keys: [es.jwk, { kty: 'oct', kid: 'shared', alg: 'HS256' }] } });
+  assert.equal(patch.status, 200);
+  assert.deepEqual([(await present(token)).status, (await present(signJwt(live(), es))).status], [200, 200]);
+  assert.equal((await present(signJwt(live(), rs))).json.reason, 'no key for kid/alg');
+  const got = await cf(emu, 'GET', `/zones/${ZONE}/token_validation/config/${CONFIG}`);
+  for (const answer of [put.json, patch.json, got.json]) assert.ok(!JSON.stringify(answer).includes(key.k), 'k is never answered');
+  assert.deepEqual(got.json.result.credentials.keys.find((k) => k.kid === 'shared'), { kty: 'oct', kid: 'shared', alg: 'HS256' });
+});
+
 test('token sources of the configuration, unknown configurations, the request log', async () => {
   emu.addConfig({ zoneId: ZONE, configId: 'cookie-config', tokenSources: ['http.request.cookies["session"][0]'], keys: rsKeys });
   const token = signJwt(live(), rs);
