@@ -79,6 +79,29 @@ test('a cron tick during a manual run waits for it, then runs on its own', async
   assert.equal(triggers[r.body.targets[0].run_id + 1], 'cron');
 });
 
+test('a caller that allows a full replacement never shares a run with one that does not', async () => {
+  const idp = h.emu.idp('main');
+  const [a, b] = [idp.generateKey({ alg: 'ES256' }), idp.generateKey({ alg: 'ES256' })];
+  idp.setKeys([a]);
+  await h.post();
+  idp.misbehave({ delayMs: 1500, times: 1 });
+  const first = h.post();
+  await waitFor(() => idpRequests().length === 2, 10_000, 'the slow run to ask the IdP');
+  // The IdP switches to a set that shares nothing with live: only an allowed run may write it.
+  idp.setKeys([b]);
+  const allowing = h.post('/?allow_full_replacement=true');
+  await new Promise((r) => setTimeout(r, 200));
+  const plain = h.post();
+  const [r1, r2, r3] = await Promise.all([first, allowing, plain]);
+  const [t1, t2, t3] = [r1, r2, r3].map((r) => r.body.targets[0]);
+  assert.equal(t1.outcome, 'unchanged');
+  assert.deepEqual([t2.outcome, t2.run_id], ['updated', t1.run_id + 1], JSON.stringify(t2));
+  assert.deepEqual(t2.warnings, [`full replacement allowed by ?allow_full_replacement=true: every live key (${a.kid}) is replaced by the IdP's (${b.kid})`]);
+  // Its own run, after the allowed one: nothing left to write, and no allowance in its answer.
+  assert.deepEqual([t3.outcome, t3.run_id, t3.warnings], ['unchanged', t1.run_id + 2, []]);
+  assert.deepEqual(ids(h.emu.storedKeys(ZONE, CONFIG)), ids([b]));
+});
+
 test('a preview takes no lock: it answers while a sync is still running', async () => {
   const idp = h.emu.idp('main');
   idp.misbehave({ delayMs: 1500, times: 1 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator } from '../../emulator/index.mjs';
+import { randomBytes } from 'node:crypto';
 import { start, ids, PUT_SHAPE, ZONE, CONFIG } from './harness.mjs';
 
 let emu;
@@ -145,4 +146,35 @@ test('with DRY_RUN (writes paused), syncs only preview and are not recorded, but
   } finally {
     rmSync(`${dir}-paused`, { recursive: true, force: true });
   }
+});
+
+test('a restore keeps the symmetric keys live in the configuration, and writes a full replacement only when allowed', async () => {
+  // Someone added an HMAC key in Cloudflare beside the Worker's keys.
+  const hmac = { kty: 'oct', kid: 'hmac-1', alg: 'HS256', k: randomBytes(32).toString('base64url') };
+  emu.setStoredKeys(ZONE, CONFIG, [...emu.storedKeys(ZONE, CONFIG).filter((k) => k.kty !== 'oct'), hmac]);
+  const live = ids(emu.storedKeys(ZONE, CONFIG).filter((k) => k.kty !== 'oct'));
+  const restorable = (await h.status()).body.targets[0].restorable_runs;
+  const run = restorable.find((id) => id <= 3 && !live.some((k) => keys[id].some((w) => w.kid === k.kid)));
+  assert.ok(run, `a run whose set shares nothing with live ${JSON.stringify(live)}: ${restorable}`);
+  emu.clearRequests();
+  const refused = await h.rollback({ target: 'default', run });
+  assert.deepEqual([refused.status, refused.body.targets[0].error.code], [502, 'FULL_REPLACEMENT_REFUSED'], 'the HMAC key is no overlap');
+  assert.equal(emu.requestsTo({ route: 'patchCredentials' }).length + h.puts().length, 0);
+
+  const r = await h.rollback({ target: 'default', run, allow_full_replacement: true });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const [t] = r.body.targets;
+  assert.deepEqual([t.outcome, t.restored_from], ['updated', run]);
+  assert.deepEqual(t.kept.map((k) => [k.kid, k.alg]), [['hmac-1', 'HS256']]);
+  assert.equal(t.warnings.length, 1);
+  assert.match(t.warnings[0], /^full replacement allowed by "allow_full_replacement": true: every live key \(.*\) is replaced by the restored keys \(/);
+  assert.equal(h.puts().length, 0, 'a PUT would destroy the HMAC secret');
+  const [patch] = emu.requestsTo({ route: 'patchCredentials' });
+  assert.deepEqual(patch.body.keys.at(-1), { kty: 'oct', kid: 'hmac-1', alg: 'HS256' }, 'sent without k');
+  assert.deepEqual(ids(emu.storedKeys(ZONE, CONFIG)), ids([...keys[run], hmac]));
+  assert.equal(emu.storedKeys(ZONE, CONFIG).find((k) => k.kid === 'hmac-1').k, hmac.k, 'the secret is kept');
+  // Only the asymmetric keys are recorded as the run's set: a restore keeps whatever symmetric keys are live then.
+  const status = (await h.status()).body.targets[0];
+  assert.equal(status.last_change.restored_from, run);
+  assert.ok(!JSON.stringify(status).includes(hmac.k));
 });
