@@ -34,6 +34,9 @@ const dim = (s) => `\x1b[2m${s}\x1b[0m`;
 const red = (s) => `\x1b[31m${s}\x1b[0m`;
 const green = (s) => `\x1b[32m${s}\x1b[0m`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** STALE_AFTER and RETAIN_REMOVED_KEYS_FOR of the demo (emulated IdP only): short, to see them act. */
+const STALE = '20s';
+const GRACE = '10s';
 
 /** Resolves to null when 127.0.0.1:`port` is free, else to the error code (EADDRINUSE, EACCES…). */
 function portProblem(port) {
@@ -119,13 +122,14 @@ function show(res) {
   console.log(dim(`${res.status === 'cron' ? 'cron run' : `HTTP ${res.status}`}, dry_run ${body.dry_run}`));
   for (const t of body.targets ?? []) {
     const colour = t.outcome === 'failed' ? red : green;
-    console.log(`target ${bold(t.name)} (zone ${t.zone_id}, config ${t.config_id}): ${colour(t.outcome)}`);
+    console.log(`target ${bold(t.name)} (zone ${t.zone_id}, config ${t.config_id}): ${colour(t.outcome)}${t.run_id ? dim(` (run ${t.run_id})`) : ''}`);
     if (t.keys?.length) console.log(`  keys:    ${t.keys.map((k) => `${k.kid} ${k.alg}${k.alg_inferred ? ' (alg inferred)' : ''}`).join(', ')}`);
     for (const d of t.dropped ?? []) console.log(`  dropped: ${d.kid ?? `#${d.index}`}: ${d.reason} (${d.code})`);
     if (t.diff) {
       const parts = ['added', 'removed', 'unchanged', 'changed'].filter((k) => t.diff[k]?.length).map((k) => `${k} ${t.diff[k].join(', ')}`);
       console.log(`  diff:    ${parts.join('; ') || 'none'}`);
     }
+    for (const k of t.retained ?? []) console.log(`  retained: ${k.kid} ${k.alg}: retired by the IdP at ${k.missing_since}, stays until ${k.until}`);
     for (const w of t.warnings ?? []) console.log(`  warning: ${w}`);
     if (t.error) console.log(red(`  error:   [${t.error.stage}] ${t.error.code}: ${t.error.message}`));
   }
@@ -168,6 +172,7 @@ function steps(p) {
         show(res);
         expectSuccess(res, 'the sync');
         if (ctx.emulatedCf) console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ') || 'nothing'}`);
+        if (ctx.idp) ctx.showAlerts();
       },
     },
     {
@@ -205,19 +210,29 @@ function steps(p) {
         console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ')}`);
         if (lines[0]?.outcome !== 'updated') throw new StepFailure(`the cron run ended ${lines[0]?.outcome}, not updated`);
         if (!ctx.live().includes(`${ctx.added.kid} ${ctx.added.alg}`)) throw new StepFailure('the new key is not live');
+        ctx.showAlerts();
+        ctx.showPings();
       },
     },
     {
       id: 'retire',
-      title: 'The IdP retires its old key; the next cron tick removes it',
+      title: `The IdP retires its old key: it stays live for RETAIN_REMOVED_KEYS_FOR (${GRACE}), then the next cron tick removes it`,
       needs: ['rotate'],
       when: p.idp === 'emulated',
       run: async (ctx) => {
         ctx.idp.retire(ctx.old.kid);
-        await ctx.cronTick();
+        const [kept] = await ctx.cronTick();
+        console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ')}`);
+        const retained = kept?.retained?.[0];
+        if (kept?.outcome !== 'unchanged' || retained?.kid !== ctx.old.kid) throw new StepFailure(`the retired key was not retained (outcome ${kept?.outcome})`);
+        const wait = Date.parse(retained.until) - Date.now() + 1500;
+        console.log(dim(`waiting ${Math.ceil(wait / 1000)} s, until ${retained.until}…`));
+        await sleep(wait);
+        const [gone] = await ctx.cronTick();
         const live = ctx.live();
         console.log(`live in the emulated Cloudflare: ${live.join(', ')}`);
-        if (live.join() !== `${ctx.added.kid} ${ctx.added.alg}`) throw new StepFailure(`live keys are ${live.join(', ') || 'none'}, not only the new key`);
+        if (gone?.outcome !== 'updated' || live.join() !== `${ctx.added.kid} ${ctx.added.alg}`) throw new StepFailure(`live keys are ${live.join(', ') || 'none'}, not only the new key`);
+        ctx.showAlerts();
       },
     },
     {
@@ -229,7 +244,6 @@ function steps(p) {
         ctx.idp.misbehave({ html: true });
         const before = ctx.live();
         const res = await ctx.call('POST');
-        ctx.idp.clear();
         show(res);
         const after = ctx.live();
         const same = JSON.stringify(before) === JSON.stringify(after);
@@ -237,6 +251,54 @@ function steps(p) {
         console.log(`live keys after:  ${after.join(', ')} ${same ? green('(untouched)') : red('(CHANGED)')}`);
         if (!same) throw new StepFailure('the live keys changed after a failed fetch');
         if (res.status !== 502) throw new StepFailure(`the sync answered HTTP ${res.status}, not 502`);
+        ctx.showAlerts();
+        console.log(dim('the next cron tick fails too: the heartbeat gets the failure URL, and no second alert is sent'));
+        await ctx.cronTick();
+        ctx.showPings();
+        ctx.idp.clear();
+        console.log(dim('the IdP recovers; a sync succeeds:'));
+        show(await ctx.call('POST'));
+        ctx.showAlerts();
+        const events = ctx.alerts().map((a) => a.event);
+        if (events.at(-2) !== 'failing' || events.at(-1) !== 'recovered') throw new StepFailure(`alerts were ${events.join(', ')}`);
+      },
+    },
+    {
+      id: 'status',
+      title: 'Run history (GET /status): last run, last success, last change, failures in a row',
+      needs: ['first-sync'],
+      when: p.idp === 'emulated',
+      run: async (ctx) => {
+        const res = await ctx.call('GET', '/status');
+        if (res.status !== 200) throw new StepFailure(`GET /status answered HTTP ${res.status}`);
+        const run = (r) => (r ? `run ${r.id} (${r.trigger}, ${r.outcome}, ${r.finished_at ?? 'running'})` : 'none');
+        for (const t of res.body.targets) {
+          console.log(`target ${bold(t.name)}: failures in a row ${t.failures_in_a_row}; freshness ${t.freshness.stale ? red('stale') : green('fresh')} (last success ${t.freshness.age_s} s ago)`);
+          console.log(`  last run:     ${run(t.last_run)}`);
+          console.log(`  last success: ${run(t.last_success)}`);
+          const kids = t.last_change?.kids;
+          console.log(`  last change:  ${run(t.last_change)}${kids ? `: added ${kids.added.join(', ') || 'none'}; removed ${kids.removed.join(', ') || 'none'}` : ''}`);
+          console.log(`  restorable:   runs ${t.restorable_runs.join(', ')} (POST /rollback {"target":"${t.name}","run":…})`);
+          console.log(`  runs:         ${t.runs.map((r) => `${r.id} ${r.trigger} ${r.outcome}`).join(' · ')}`);
+        }
+      },
+    },
+    {
+      id: 'freshness',
+      title: `Freshness for monitors (GET /healthz, no token): 503 once no run has succeeded for STALE_AFTER (${STALE})`,
+      needs: ['first-sync'],
+      when: p.idp === 'emulated',
+      run: async (ctx) => {
+        const health = async () => {
+          const r = await fetch(`${ctx.workerUrl}/healthz`);
+          console.log(`GET /healthz → ${r.status === 200 ? green(r.status) : red(r.status)} ${await r.text()}`);
+          return r.status;
+        };
+        if ((await health()) !== 200) throw new StepFailure('the Worker is not fresh right after a sync');
+        const wait = Number.parseInt(STALE, 10) * 1000 + 1500;
+        console.log(dim(`no run for ${wait / 1000} s (as if the cron had stopped)…`));
+        await sleep(wait);
+        if ((await health()) !== 503) throw new StepFailure('GET /healthz did not turn 503');
       },
     },
   ];
@@ -260,7 +322,8 @@ async function startWorker(ctx) {
   delete wranglerEnv.CF_API_TOKEN;
   wrangler = spawn(
     'npx',
-    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(ctx.port), '--test-scheduled', '--env-file', envFile, '--show-interactive-dev-session=false'],
+    // --persist-to: a fresh history (Durable Object storage) for each demo, not .wrangler/state.
+    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(ctx.port), '--test-scheduled', '--env-file', envFile, '--persist-to', join(secretsDir, 'state'), '--show-interactive-dev-session=false'],
     { detached: true, stdio: ['ignore', out, out], env: wranglerEnv },
   );
   closeSync(out);
@@ -345,6 +408,16 @@ async function main() {
     SYNC_AUTH_TOKEN: ctx.authToken,
     // The Worker itself refuses to write unless this run may: a preview of the real API stays one.
     DRY_RUN: write ? 'false' : 'true',
+    // With the emulated IdP only (a real configuration must not keep a retired key because of a demo).
+    ...(ctx.idp
+      ? {
+          ALERT_WEBHOOK_URL: emu.sinkUrl('webhook'),
+          HEARTBEAT_URL: emu.sinkUrl('heartbeat'),
+          HEARTBEAT_FAIL_URL: emu.sinkUrl('heartbeat', 'fail'),
+          STALE_AFTER: STALE,
+          RETAIN_REMOVED_KEYS_FOR: GRACE,
+        }
+      : {}),
     ...Object.fromEntries(PASSED_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]])),
   };
   ctx.call = async (method, path = '/') => {
@@ -357,6 +430,15 @@ async function main() {
     }
   };
   ctx.live = () => emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID).map((k) => `${k.kid} ${k.alg}`);
+  ctx.alerts = () => emu.sink('webhook').received.map((r) => r.body);
+  let alertsShown = 0;
+  ctx.showAlerts = () => {
+    const all = ctx.alerts();
+    for (const a of all.slice(alertsShown)) console.log(`alert → webhook: ${bold(a.event)}: ${a.text}`);
+    if (all.length === alertsShown) console.log(dim('no alert (no change of state)'));
+    alertsShown = all.length;
+  };
+  ctx.showPings = () => console.log(`heartbeat pings so far: ${emu.sink('heartbeat').received.map((r) => `GET /${r.path}`).join(', ') || 'none'}`);
   /** Runs the cron trigger and shows what it logged (its JSON lines in wrangler's output). */
   ctx.cronTick = async () => {
     const seen = statSync(ctx.wranglerLog).size;

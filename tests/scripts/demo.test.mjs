@@ -189,7 +189,7 @@ test('wrangler dev failing to start (e.g. its build) is shown with its last line
       /✗ step 1 \(start\) failed: wrangler dev exited \(1\) before the Worker answered; its last lines:\n {4}\[custom build\] error\[E0425\]: cannot find value `x` in this scope\n {4}✘ \[ERROR\] Running custom build `bash scripts\/build\.sh` failed\.\n/,
     );
     assert.match(r.out, /── 2\. Preview .*\nskipped: it needs step "start", which failed/);
-    assert.match(r.out, /demo failed at start; skipped: preview, first-sync, second-sync, rotate, retire, idp-failure\n/);
+    assert.match(r.out, /demo failed at start; skipped: preview, first-sync, second-sync, rotate, retire, idp-failure, status, freshness\n/);
     const logs = /logs kept in (\S+)/.exec(r.out)?.[1];
     assert.ok(logs && existsSync(`${logs}/wrangler.log`));
     rmSync(logs, { recursive: true, force: true });
