@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
-import { plan as decide, confirmsWrite, runSteps, StepFailure, logLines, failures, PASSED_THROUGH } from './demo-lib.mjs';
+import { plan as decide, confirmsWrite, runSteps, StepFailure, logLines, failures, workerVars, DEMO_SETTINGS } from './demo-lib.mjs';
 
 const env = process.env;
 const bold = (s) => `\x1b[1m${s}\x1b[0m`;
@@ -34,9 +34,7 @@ const dim = (s) => `\x1b[2m${s}\x1b[0m`;
 const red = (s) => `\x1b[31m${s}\x1b[0m`;
 const green = (s) => `\x1b[32m${s}\x1b[0m`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-/** STALE_AFTER and RETAIN_REMOVED_KEYS_FOR of the demo (emulated IdP only): short, to see them act. */
-const STALE = '20s';
-const GRACE = '10s';
+const { STALE_AFTER: STALE, RETAIN_REMOVED_KEYS_FOR: GRACE } = DEMO_SETTINGS;
 
 /** Resolves to null when 127.0.0.1:`port` is free, else to the error code (EADDRINUSE, EACCES…). */
 function portProblem(port) {
@@ -397,29 +395,14 @@ async function main() {
     ctx.idp.addKey({ kty: 'OKP', crv: 'Ed25519', kid: 'ed25519-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
   }
   const real = run.cloudflare === 'real';
-  ctx.vars = {
-    JWKS_URL: run.idp === 'own' ? (env.JWKS_URL ?? '').trim() : emu.jwksUrl('demo'),
-    OIDC_ISSUER: run.idp === 'own' ? (env.OIDC_ISSUER ?? '').trim() : '',
-    CF_API_BASE: real ? (env.CF_API_BASE ?? '').trim() : emu.cfApiBase,
-    CF_API_TOKEN: real ? env.CF_API_TOKEN.trim() : DEFAULT_TOKEN,
-    CF_ZONE_ID: real ? env.CF_ZONE_ID.trim() : DEFAULT_ZONE_ID,
-    CF_TOKEN_CONFIG_ID: real ? configId : DEFAULT_CONFIG_ID,
-    SYNC_TARGETS: '',
-    SYNC_AUTH_TOKEN: ctx.authToken,
-    // The Worker itself refuses to write unless this run may: a preview of the real API stays one.
-    DRY_RUN: write ? 'false' : 'true',
-    // With the emulated IdP only (a real configuration must not keep a retired key because of a demo).
-    ...(ctx.idp
-      ? {
-          ALERT_WEBHOOK_URL: emu.sinkUrl('webhook'),
-          HEARTBEAT_URL: emu.sinkUrl('heartbeat'),
-          HEARTBEAT_FAIL_URL: emu.sinkUrl('heartbeat', 'fail'),
-          STALE_AFTER: STALE,
-          RETAIN_REMOVED_KEYS_FOR: GRACE,
-        }
-      : {}),
-    ...Object.fromEntries(PASSED_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]])),
-  };
+  ctx.vars = workerVars(run, env, {
+    jwksUrl: emu.jwksUrl('demo'),
+    cfApiBase: emu.cfApiBase,
+    zoneId: DEFAULT_ZONE_ID,
+    configId: DEFAULT_CONFIG_ID,
+    token: DEFAULT_TOKEN,
+    sinkUrl: emu.sinkUrl,
+  }, ctx.authToken);
   ctx.call = async (method, path = '/') => {
     const r = await fetch(ctx.workerUrl + path, { method, headers: { authorization: `Bearer ${ctx.authToken}` } });
     const text = await r.text();
