@@ -60,6 +60,43 @@ export function plan(env, { tty = false } = {}) {
   return { port, idp, cloudflare: 'real', write: false, ask: tty, notes };
 }
 
+/** STALE_AFTER and RETAIN_REMOVED_KEYS_FOR of a demo with the emulated IdP: short, to see them act. */
+export const DEMO_SETTINGS = { STALE_AFTER: '15s', RETAIN_REMOVED_KEYS_FOR: '5s' };
+
+/**
+ * Every setting the demo's Worker gets (wrangler is given nothing else). `run` is a {@link plan}
+ * with its final `write`; `emu` describes the emulator: `{ jwksUrl, cfApiBase, zoneId, configId,
+ * token, sinkUrl(name, sub?) }`. With the emulated IdP the Worker also gets the alert webhook and the
+ * heartbeat (the emulator's sinks) and {@link DEMO_SETTINGS}; with your own IdP it never does: a
+ * configuration that may be real must not keep a retired key, or report to a sink, because of a demo.
+ */
+export function workerVars(run, env, emu, authToken) {
+  const own = run.idp === 'own';
+  const real = run.cloudflare === 'real';
+  const setting = (name) => (env[name] ?? '').trim();
+  return {
+    JWKS_URL: own ? setting('JWKS_URL') : emu.jwksUrl,
+    OIDC_ISSUER: own ? setting('OIDC_ISSUER') : '',
+    CF_API_BASE: real ? setting('CF_API_BASE') : emu.cfApiBase,
+    CF_API_TOKEN: real ? setting('CF_API_TOKEN') : emu.token,
+    CF_ZONE_ID: real ? setting('CF_ZONE_ID') : emu.zoneId,
+    CF_TOKEN_CONFIG_ID: real ? setting('CF_TOKEN_CONFIG_ID') : emu.configId,
+    SYNC_TARGETS: '',
+    SYNC_AUTH_TOKEN: authToken,
+    // The Worker itself refuses to write unless this run may: a preview of the real API stays one.
+    DRY_RUN: run.write ? 'false' : 'true',
+    ...(own
+      ? {}
+      : {
+          ALERT_WEBHOOK_URL: emu.sinkUrl('webhook'),
+          HEARTBEAT_URL: emu.sinkUrl('heartbeat'),
+          HEARTBEAT_FAIL_URL: emu.sinkUrl('heartbeat', 'fail'),
+          ...DEMO_SETTINGS,
+        }),
+    ...Object.fromEntries(PASSED_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]])),
+  };
+}
+
 /** True when the answer to the interactive confirmation names the configuration (`CF_TOKEN_CONFIG_ID`). */
 export function confirmsWrite(answer, configId) {
   return (answer ?? '').trim() !== '' && answer.trim() === configId.trim();

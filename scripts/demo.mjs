@@ -1,6 +1,9 @@
-// The main job, visibly: the local emulator (IdP and Cloudflare API) plus `wrangler dev` running the
-// Worker, walked through a first sync, a no-op, a rotation picked up by the cron trigger, and an IdP
-// failure that leaves the live keys untouched. Run through `make run` (scripts/demo.sh).
+// The main job, visibly: the local emulator (IdP, Cloudflare API, the validating edge, webhook and
+// heartbeat sinks) plus `wrangler dev` running the Worker, walked through a first sync, a no-op, an
+// unannounced and an announced rotation picked up by the cron trigger (with tokens presented at the
+// edge before and after), a retired key kept for its grace period and then removed, an IdP failure
+// that leaves the live keys untouched (alerts, heartbeat), the run history and the freshness check.
+// Run through `make run` (scripts/demo.sh).
 //
 // Settings taken from the environment (decided in scripts/demo-lib.mjs, `plan`):
 //   JWKS_URL or OIDC_ISSUER        sync from this IdP instead of the emulated one
@@ -10,7 +13,8 @@
 //                                  the user types that id when asked (stdin a terminal)
 //   DEMO_PORT                      wrangler dev's port (default 8787)
 //   JWKS_KEYS_POINTER, MAX_KEYS, RSA_DEFAULT_ALG, FETCH_TIMEOUT_MS   passed to the Worker
-// With the emulated IdP the CF_* settings are never used: its keys are throwaway.
+// With the emulated IdP the CF_* settings are never used: its keys are throwaway. The webhook,
+// heartbeat, STALE_AFTER and RETAIN_REMOVED_KEYS_FOR settings of the demo apply only then.
 //
 // `node scripts/demo.mjs --preflight` only checks the settings and the port (scripts/demo.sh runs it
 // before building). Exit codes: 0 every step passed, 1 a step failed (the logs folder is kept and
@@ -26,7 +30,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { randomBytes } from 'node:crypto';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
-import { plan as decide, confirmsWrite, runSteps, StepFailure, logLines, failures, PASSED_THROUGH } from './demo-lib.mjs';
+import { plan as decide, confirmsWrite, runSteps, StepFailure, logLines, failures, workerVars, DEMO_SETTINGS } from './demo-lib.mjs';
 
 const env = process.env;
 const bold = (s) => `\x1b[1m${s}\x1b[0m`;
@@ -34,6 +38,7 @@ const dim = (s) => `\x1b[2m${s}\x1b[0m`;
 const red = (s) => `\x1b[31m${s}\x1b[0m`;
 const green = (s) => `\x1b[32m${s}\x1b[0m`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { STALE_AFTER: STALE, RETAIN_REMOVED_KEYS_FOR: GRACE } = DEMO_SETTINGS;
 
 /** Resolves to null when 127.0.0.1:`port` is free, else to the error code (EADDRINUSE, EACCES…). */
 function portProblem(port) {
@@ -114,20 +119,39 @@ async function settled(file) {
   }
 }
 
-function show(res) {
+/** What show() printed in full, per target name: a repeat says "as above" instead. */
+const shown = { targets: new Set(), dropped: new Map(), errors: new Map() };
+
+/**
+ * Prints a Worker answer `{ status, body }` in a few lines, under `label` (default `HTTP <status>`).
+ * A target's zone and configuration, its dropped keys and its error are printed in full the first
+ * time, and as "as above" when they repeat.
+ */
+function show(res, label = `HTTP ${res.status}`) {
   const body = res.body;
-  console.log(dim(`${res.status === 'cron' ? 'cron run' : `HTTP ${res.status}`}, dry_run ${body.dry_run}`));
+  console.log(dim(`${label}, dry_run ${body.dry_run}`));
   for (const t of body.targets ?? []) {
     const colour = t.outcome === 'failed' ? red : green;
-    console.log(`target ${bold(t.name)} (zone ${t.zone_id}, config ${t.config_id}): ${colour(t.outcome)}`);
+    const where = shown.targets.has(t.name) ? '' : ` (zone ${t.zone_id}, config ${t.config_id})`;
+    shown.targets.add(t.name);
+    console.log(`target ${bold(t.name)}${where}: ${colour(t.outcome)}${t.run_id ? dim(` (run ${t.run_id})`) : ''}`);
     if (t.keys?.length) console.log(`  keys:    ${t.keys.map((k) => `${k.kid} ${k.alg}${k.alg_inferred ? ' (alg inferred)' : ''}`).join(', ')}`);
-    for (const d of t.dropped ?? []) console.log(`  dropped: ${d.kid ?? `#${d.index}`}: ${d.reason} (${d.code})`);
+    const dropped = (t.dropped ?? []).map((d) => [d.kid ?? `#${d.index}`, `${d.reason} (${d.code})`]);
+    const droppedText = JSON.stringify(dropped);
+    if (dropped.length && shown.dropped.get(t.name) === droppedText) console.log(`  dropped: ${dropped.map(([kid]) => kid).join(', ')} (as above)`);
+    else for (const [kid, why] of dropped) console.log(`  dropped: ${kid}: ${why}`);
+    if (dropped.length) shown.dropped.set(t.name, droppedText);
     if (t.diff) {
       const parts = ['added', 'removed', 'unchanged', 'changed'].filter((k) => t.diff[k]?.length).map((k) => `${k} ${t.diff[k].join(', ')}`);
       console.log(`  diff:    ${parts.join('; ') || 'none'}`);
     }
+    for (const k of t.retained ?? []) console.log(`  retained: ${k.kid} ${k.alg}: missing at the IdP since ${k.missing_since}, stays live until ${k.until}`);
     for (const w of t.warnings ?? []) console.log(`  warning: ${w}`);
-    if (t.error) console.log(red(`  error:   [${t.error.stage}] ${t.error.code}: ${t.error.message}`));
+    if (t.error) {
+      const text = `[${t.error.stage}] ${t.error.code}: ${t.error.message}`;
+      console.log(red(`  error:   ${shown.errors.get(t.name) === text ? `${t.error.code} (as above)` : text}`));
+      shown.errors.set(t.name, text);
+    }
   }
   if (body.error) console.log(red(`error: ${failures({ error: body.error }).join('')}`));
 }
@@ -140,8 +164,14 @@ function expectSuccess(res, what) {
   }
 }
 
+/** The claims of the emulated IdP's tokens, beside iss, aud, iat, nbf and exp. */
+const USER = { sub: 'alice' };
+/** The edge's `reason` for a token whose kid and alg match no live key (emulator/edge.mjs). */
+const NO_KEY = 'no key for kid/alg';
+
 /** The steps of this run, in order; see the header comment for how to add one. */
 function steps(p) {
+  const emulated = p.idp === 'emulated';
   const all = [
     {
       id: 'start',
@@ -160,14 +190,17 @@ function steps(p) {
     },
     {
       id: 'first-sync',
-      title: 'First sync (POST /): the IdP keys are pushed',
+      title: emulated ? 'First sync (POST /): the IdP keys are pushed, and a token the IdP signs is accepted' : 'First sync (POST /): the IdP keys are pushed',
       needs: ['preview'],
       when: p.write,
       run: async (ctx) => {
-        const res = await ctx.call('POST');
-        show(res);
-        expectSuccess(res, 'the sync');
+        await ctx.sync('the sync', { alerts: ['keys_changed'] });
         if (ctx.emulatedCf) console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ') || 'nothing'}`);
+        if (!ctx.idp) return;
+        console.log(dim("the emulated edge stands for an API behind API Shield: it accepts a token only if a live key has the token's kid and alg and its signature verifies"));
+        ctx.firstKey = ctx.idp.keys.find((k) => k.kid === ctx.idp.signingKid);
+        ctx.firstToken = ctx.idp.sign(USER);
+        await ctx.present(ctx.firstToken, 'accepted');
       },
     },
     {
@@ -176,9 +209,7 @@ function steps(p) {
       needs: ['first-sync'],
       when: p.write,
       run: async (ctx) => {
-        const res = await ctx.call('POST');
-        show(res);
-        expectSuccess(res, 'the second sync');
+        await ctx.sync('the second sync');
       },
     },
     {
@@ -193,50 +224,120 @@ function steps(p) {
       },
     },
     {
-      id: 'rotate',
-      title: 'The IdP rotates: it publishes a new key; the next cron tick pushes the new set',
+      id: 'unannounced',
+      title: 'Unannounced rotation: the IdP signs with a new key at once; its tokens are refused until the next cron tick',
       needs: ['first-sync'],
-      when: p.idp === 'emulated',
+      when: emulated,
       run: async (ctx) => {
-        ctx.old = ctx.idp.keys[0];
-        ctx.added = ctx.idp.rotate({ alg: 'ES256' });
-        console.log(`IdP now publishes: ${ctx.idp.keys.map((k) => `${k.kid} ${k.alg ?? k.kty}`).join(', ')}`);
-        const lines = await ctx.cronTick();
-        console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ')}`);
-        if (lines[0]?.outcome !== 'updated') throw new StepFailure(`the cron run ended ${lines[0]?.outcome}, not updated`);
-        if (!ctx.live().includes(`${ctx.added.kid} ${ctx.added.alg}`)) throw new StepFailure('the new key is not live');
+        const key = ctx.idp.rotateUnannounced({ alg: 'ES256', kid: 'key-2' });
+        console.log(`the IdP publishes ${key.kid} ${key.alg} and signs with it from now on`);
+        const token = ctx.idp.sign(USER);
+        await ctx.present(token, NO_KEY, ' (before the sync)');
+        await ctx.cronTick({ outcome: 'updated', alerts: ['keys_changed'] });
+        await ctx.present(token, 'accepted', ' (the same token, after the tick)');
+      },
+    },
+    {
+      id: 'prepublished',
+      title: 'Announced rotation: the IdP publishes its next key ahead of use; it is live before its first token',
+      needs: ['first-sync'],
+      when: emulated,
+      run: async (ctx) => {
+        const key = ctx.idp.prepublish({ alg: 'PS256', kid: 'key-3' });
+        console.log(`the IdP publishes ${key.kid} ${key.alg} ahead of use; it still signs with ${ctx.idp.signingKid}`);
+        await ctx.cronTick({ outcome: 'updated', alerts: ['keys_changed'] });
+        ctx.idp.switchSigning();
+        console.log(`the IdP switches signing to ${key.kid}, with no sync in between`);
+        await ctx.present(ctx.idp.sign(USER), 'accepted', ' (its first token)');
       },
     },
     {
       id: 'retire',
-      title: 'The IdP retires its old key; the next cron tick removes it',
-      needs: ['rotate'],
-      when: p.idp === 'emulated',
+      title: `The IdP retires its first key: it stays live for RETAIN_REMOVED_KEYS_FOR (${GRACE}), then a cron tick removes it`,
+      needs: ['first-sync'],
+      when: emulated,
       run: async (ctx) => {
-        ctx.idp.retire(ctx.old.kid);
-        await ctx.cronTick();
+        const { kid: oldKid, alg: oldAlg } = ctx.firstKey;
+        const old = `${oldKid} ${oldAlg}`;
+        ctx.idp.retire(oldKid);
+        console.log(`the IdP stops publishing ${oldKid}`);
+        const [kept] = await ctx.cronTick({ outcome: 'unchanged' });
+        const retained = kept.retained?.find((k) => k.kid === oldKid);
+        console.log(`live in the emulated Cloudflare: ${ctx.live().join(', ')}`);
+        if (!retained || !ctx.live().includes(old)) throw new StepFailure(`the retired key ${old} was not kept live`);
+        await ctx.present(ctx.firstToken, 'accepted', ' (the token from the first sync)');
+        const wait = Date.parse(retained.until) - Date.now() + 1500;
+        console.log(dim(`waiting ${Math.ceil(wait / 1000)} s for the grace period to end (${retained.until})…`));
+        await sleep(wait);
+        await ctx.cronTick({ outcome: 'updated', alerts: ['keys_changed'] });
         const live = ctx.live();
         console.log(`live in the emulated Cloudflare: ${live.join(', ')}`);
-        if (live.join() !== `${ctx.added.kid} ${ctx.added.alg}`) throw new StepFailure(`live keys are ${live.join(', ') || 'none'}, not only the new key`);
+        const published = ctx.published();
+        if ([...live].sort().join() !== [...published].sort().join()) {
+          throw new StepFailure(`live keys are ${live.join(', ') || 'none'}, not the IdP's ${published.join(', ')}`);
+        }
+        await ctx.present(ctx.firstToken, NO_KEY, ' (the token from the first sync)');
       },
     },
     {
       id: 'idp-failure',
-      title: 'A failure at the IdP (an HTML error page with status 200): nothing is written',
+      title: 'A failure at the IdP (an HTML error page with status 200): nothing is written, tokens stay accepted',
       needs: ['first-sync'],
-      when: p.idp === 'emulated',
+      when: emulated,
       run: async (ctx) => {
         ctx.idp.misbehave({ html: true });
         const before = ctx.live();
-        const res = await ctx.call('POST');
-        ctx.idp.clear();
-        show(res);
+        await ctx.sync('the sync', { status: 502, alerts: ['failing'] });
+        console.log(dim('the next cron tick fails too: the heartbeat gets the failure URL, and no second alert is sent'));
+        await ctx.cronTick({ outcome: 'failed' });
         const after = ctx.live();
         const same = JSON.stringify(before) === JSON.stringify(after);
         console.log(`live keys before: ${before.join(', ')}`);
         console.log(`live keys after:  ${after.join(', ')} ${same ? green('(untouched)') : red('(CHANGED)')}`);
         if (!same) throw new StepFailure('the live keys changed after a failed fetch');
-        if (res.status !== 502) throw new StepFailure(`the sync answered HTTP ${res.status}, not 502`);
+        await ctx.present(ctx.idp.sign(USER), 'accepted', ' (the current key)');
+        ctx.idp.clear();
+        console.log(dim('the IdP recovers; the next sync succeeds:'));
+        await ctx.sync('the sync after the recovery', { alerts: ['recovered'] });
+      },
+    },
+    {
+      id: 'status',
+      title: 'Run history (GET /status): last run, last success, last change, failures in a row',
+      needs: ['first-sync'],
+      when: emulated,
+      run: async (ctx) => {
+        const res = await ctx.call('GET', '/status');
+        if (res.status !== 200) throw new StepFailure(`GET /status answered HTTP ${res.status}`);
+        const run = (r) => (r ? `run ${r.id} (${r.trigger}, ${r.outcome}, ${r.finished_at ?? 'running'})` : 'none');
+        for (const t of res.body.targets) {
+          console.log(`target ${bold(t.name)}: failures in a row ${t.failures_in_a_row}; freshness ${t.freshness.stale ? red('stale') : green('fresh')} (last success ${t.freshness.age_s} s ago)`);
+          console.log(`  last run:     ${run(t.last_run)}`);
+          console.log(`  last success: ${run(t.last_success)}`);
+          const kids = t.last_change?.kids;
+          console.log(`  last change:  ${run(t.last_change)}${kids ? `: added ${kids.added.join(', ') || 'none'}; removed ${kids.removed.join(', ') || 'none'}` : ''}`);
+          console.log(`  restorable:   runs ${t.restorable_runs.join(', ')} (POST /rollback {"target":"${t.name}","run":…})`);
+          console.log(`  runs:         ${t.runs.map((r) => `${r.id} ${r.trigger} ${r.outcome}`).join(' · ')}`);
+          if (t.failures_in_a_row !== 0 || t.freshness.stale) throw new StepFailure(`${t.name} is not fresh after a successful sync`);
+        }
+      },
+    },
+    {
+      id: 'freshness',
+      title: `Freshness for monitors (GET /healthz, no token): 503 once no run has succeeded for STALE_AFTER (${STALE})`,
+      needs: ['first-sync'],
+      when: emulated,
+      run: async (ctx) => {
+        const health = async () => {
+          const r = await fetch(`${ctx.workerUrl}/healthz`);
+          console.log(`GET /healthz → ${r.status === 200 ? green(r.status) : red(r.status)} ${await r.text()}`);
+          return r.status;
+        };
+        if ((await health()) !== 200) throw new StepFailure('the Worker is not fresh right after a sync');
+        const wait = Number.parseInt(STALE, 10) * 1000 + 1500;
+        console.log(dim(`no run for ${wait / 1000} s (as if the cron had stopped)…`));
+        await sleep(wait);
+        if ((await health()) !== 503) throw new StepFailure('GET /healthz did not turn 503');
       },
     },
   ];
@@ -260,7 +361,8 @@ async function startWorker(ctx) {
   delete wranglerEnv.CF_API_TOKEN;
   wrangler = spawn(
     'npx',
-    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(ctx.port), '--test-scheduled', '--env-file', envFile, '--show-interactive-dev-session=false'],
+    // --persist-to: a fresh history (Durable Object storage) for each demo, not .wrangler/state.
+    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(ctx.port), '--test-scheduled', '--env-file', envFile, '--persist-to', join(secretsDir, 'state'), '--show-interactive-dev-session=false'],
     { detached: true, stdio: ['ignore', out, out], env: wranglerEnv },
   );
   closeSync(out);
@@ -318,7 +420,8 @@ async function main() {
   process.on('SIGTERM', () => stop(143));
 
   logs = mkdtempSync(join(tmpdir(), 'jwks-sync-demo-'));
-  emu = await startEmulator({ idps: run.idp === 'emulated' ? ['demo'] : [] });
+  // The emulated IdP's kids are short names (key-1, key-2…) rather than thumbprints, to be readable.
+  emu = await startEmulator({ idps: run.idp === 'emulated' ? [{ name: 'demo', generate: [{ alg: 'RS256', kid: 'key-1' }] }] : [] });
   const ctx = {
     port: run.port,
     workerUrl: `http://127.0.0.1:${run.port}`,
@@ -330,23 +433,18 @@ async function main() {
   if (ctx.idp) {
     // Like many real IdPs, publish keys API Shield cannot use beside the signing key: an encryption
     // key (Keycloak) and an Ed25519 key (RFC 8037 appendix A.2); the Worker drops them with a reason.
-    ctx.idp.addKey({ ...ctx.idp.generateKey({ alg: 'RS256' }), use: 'enc', alg: 'RSA-OAEP' });
+    ctx.idp.addKey({ ...ctx.idp.generateKey({ alg: 'RS256', kid: 'enc-1' }), use: 'enc', alg: 'RSA-OAEP' });
     ctx.idp.addKey({ kty: 'OKP', crv: 'Ed25519', kid: 'ed25519-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' });
   }
   const real = run.cloudflare === 'real';
-  ctx.vars = {
-    JWKS_URL: run.idp === 'own' ? (env.JWKS_URL ?? '').trim() : emu.jwksUrl('demo'),
-    OIDC_ISSUER: run.idp === 'own' ? (env.OIDC_ISSUER ?? '').trim() : '',
-    CF_API_BASE: real ? (env.CF_API_BASE ?? '').trim() : emu.cfApiBase,
-    CF_API_TOKEN: real ? env.CF_API_TOKEN.trim() : DEFAULT_TOKEN,
-    CF_ZONE_ID: real ? env.CF_ZONE_ID.trim() : DEFAULT_ZONE_ID,
-    CF_TOKEN_CONFIG_ID: real ? configId : DEFAULT_CONFIG_ID,
-    SYNC_TARGETS: '',
-    SYNC_AUTH_TOKEN: ctx.authToken,
-    // The Worker itself refuses to write unless this run may: a preview of the real API stays one.
-    DRY_RUN: write ? 'false' : 'true',
-    ...Object.fromEntries(PASSED_THROUGH.filter((k) => env[k]).map((k) => [k, env[k]])),
-  };
+  ctx.vars = workerVars(run, env, {
+    jwksUrl: emu.jwksUrl('demo'),
+    cfApiBase: emu.cfApiBase,
+    zoneId: DEFAULT_ZONE_ID,
+    configId: DEFAULT_CONFIG_ID,
+    token: DEFAULT_TOKEN,
+    sinkUrl: emu.sinkUrl,
+  }, ctx.authToken);
   ctx.call = async (method, path = '/') => {
     const r = await fetch(ctx.workerUrl + path, { method, headers: { authorization: `Bearer ${ctx.authToken}` } });
     const text = await r.text();
@@ -357,19 +455,80 @@ async function main() {
     }
   };
   ctx.live = () => emu.storedKeys(DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID).map((k) => `${k.kid} ${k.alg}`);
-  /** Runs the cron trigger and shows what it logged (its JSON lines in wrangler's output). */
-  ctx.cronTick = async () => {
+  /** The emulated IdP's published keys that API Shield can store (RSA and EC signing keys). */
+  ctx.published = () => ctx.idp.keys.filter((k) => k.use !== 'enc' && ['RSA', 'EC'].includes(k.kty)).map((k) => `${k.kid} ${k.alg}`);
+  ctx.edgeUrl = emu.edgeUrl();
+  /**
+   * Presents `token` at the emulated edge and prints its answer. `expected` is 'accepted' (200) or
+   * the reason of a 401; anything else fails the step.
+   */
+  ctx.present = async (token, expected, note = '') => {
+    const { kid, alg } = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8'));
+    const r = await fetch(`${ctx.edgeUrl}/`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await r.json().catch(() => ({}));
+    const got = r.status === 200 ? 'accepted' : body.reason;
+    console.log(`token signed with ${kid} ${alg}${note} → edge: ${r.status === 200 ? green('200 accepted') : red(`${r.status} refused, ${body.reason}`)}`);
+    if (got !== expected) {
+      throw new StepFailure(`the edge answered HTTP ${r.status}${body.reason ? ` (${body.reason}: ${body.detail})` : ''} to a token signed with ${kid} ${alg}, not ${expected === 'accepted' ? '200' : `401 (${expected})`}`);
+    }
+  };
+  let alertsShown = 0;
+  /** Prints the alerts the webhook sink received since the last call; returns their events. */
+  const newAlerts = () => {
+    const fresh = emu.sink('webhook').received.slice(alertsShown).map((r) => r.body);
+    alertsShown += fresh.length;
+    for (const a of fresh) console.log(`alert → webhook: ${bold(a.event)}: ${a.text}`);
+    if (!fresh.length) console.log(dim('no alert (no change of state)'));
+    return fresh.map((a) => a.event);
+  };
+  const expectAlerts = (events, expected) => {
+    if (events.join() !== expected.join()) throw new StepFailure(`the alerts were ${events.join(', ') || 'none'}, not ${expected.join(', ') || 'none'}`);
+  };
+  /**
+   * POST / (a sync), shown, with the alerts it sent (emulated IdP). Fails the step (`what` names the
+   * sync) unless it answered `status` (200: every target succeeded) and, with the emulated IdP, sent
+   * exactly the `alerts` (events, in order).
+   */
+  ctx.sync = async (what, { status = 200, alerts = [] } = {}) => {
+    const res = await ctx.call('POST');
+    show(res);
+    const events = ctx.idp ? newAlerts() : [];
+    if (status === 200) expectSuccess(res, what);
+    else if (res.status !== status) throw new StepFailure(`${what} answered HTTP ${res.status}, not ${status}`);
+    if (ctx.idp) expectAlerts(events, alerts);
+    return res;
+  };
+  let pingsShown = 0;
+  /**
+   * Runs the cron trigger and shows what it logged (its JSON lines in wrangler's output). With the
+   * emulated IdP, also the heartbeat ping and the alerts; the step fails unless the (first) target's
+   * run ended `outcome`, the heartbeat got the failure URL when a target failed and the success URL
+   * otherwise, and the alerts were exactly `alerts`. Returns the log lines.
+   */
+  ctx.cronTick = async ({ outcome, alerts = [] } = {}) => {
     const seen = statSync(ctx.wranglerLog).size;
     const r = await fetch(`${ctx.workerUrl}/__scheduled?cron=${encodeURIComponent('*/5 * * * *')}`);
     await r.arrayBuffer();
-    console.log(dim(`GET /__scheduled → HTTP ${r.status}${r.status === 500 ? ' (the run ended as an exception: it failed)' : ''}`));
     let lines = [];
     for (let i = 0; i < 300 && !lines.length; i++) {
       await sleep(100);
       lines = logLines(readFileSync(ctx.wranglerLog).subarray(seen).toString('utf8'), 'cron');
     }
     if (!lines.length) throw new StepFailure(`no cron log line appeared in ${ctx.wranglerLog} within 30 s`);
-    for (const { event, trigger, dry_run, ...target } of lines) show({ status: 'cron', body: { dry_run, targets: [target] } });
+    const label = `cron tick: GET /__scheduled → HTTP ${r.status}${r.status === 500 ? ' (a failed run ends the scheduled event with an exception)' : ''}`;
+    show({ body: { dry_run: lines[0].dry_run, targets: lines.map(({ event, trigger, dry_run, ...target }) => target) } }, label);
+    if (!ctx.idp) return lines;
+    const pings = emu.sink('heartbeat').received;
+    for (let i = 0; i < 100 && pings.length === pingsShown; i++) await sleep(100);
+    const ping = pings.slice(pingsShown);
+    pingsShown = pings.length;
+    for (const { path } of ping) console.log(`heartbeat → ${path === 'fail' ? red('failure ping (HEARTBEAT_FAIL_URL)') : green('success ping (HEARTBEAT_URL)')}`);
+    const events = newAlerts();
+    if (outcome && lines[0].outcome !== outcome) throw new StepFailure(`the cron run ended ${lines[0].outcome}, not ${outcome}`);
+    const failed = lines.some((l) => l.outcome === 'failed');
+    if (ping.length !== 1) throw new StepFailure(`the heartbeat got ${ping.length} pings after the cron tick, not one`);
+    if ((ping[0].path === 'fail') !== failed) throw new StepFailure(`the heartbeat got the ${ping[0].path === 'fail' ? 'failure' : 'success'} URL after a run that ${failed ? 'failed' : 'succeeded'}`);
+    expectAlerts(events, alerts);
     return lines;
   };
 

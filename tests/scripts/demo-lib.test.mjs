@@ -1,8 +1,9 @@
 // The demo's decisions (scripts/demo-lib.mjs): which IdP and Cloudflare API a run uses and whether it
-// may write; the step runner; reading the Worker's log lines out of wrangler's coloured output.
+// may write and with which settings; the step runner; reading the Worker's log lines out of
+// wrangler's coloured output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, confirmsWrite, runSteps, StepFailure, logLines, failures } from '../../scripts/demo-lib.mjs';
+import { plan, confirmsWrite, workerVars, runSteps, StepFailure, logLines, failures } from '../../scripts/demo-lib.mjs';
 
 const CF = { CF_API_TOKEN: 'tok', CF_ZONE_ID: '023e105f4ecef8ad9ca31a8372d0c353', CF_TOKEN_CONFIG_ID: '4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7' };
 const OWN = { JWKS_URL: 'https://idp.example.com/jwks' };
@@ -52,6 +53,63 @@ test('your IdP and all three CF_* preview only, unless DEMO_WRITE_REAL names the
   assert.deepEqual(plan({ ...OWN, ...CF, DEMO_WRITE_REAL: '1' }), {
     error:
       'DEMO_WRITE_REAL is "1", which is not CF_TOKEN_CONFIG_ID (4a7ee8d3-dd63-4ceb-9d5f-c27831854ce7): it must name the configuration the demo may write to; nothing was started',
+  });
+});
+
+/** A stand-in for the emulator's URLs, as scripts/demo.mjs gives them to workerVars. */
+const EMU = {
+  jwksUrl: 'http://127.0.0.1:9/idp/demo/jwks.json',
+  cfApiBase: 'http://127.0.0.1:9/client/v4',
+  zoneId: 'e'.repeat(32),
+  configId: 'eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee',
+  token: 'emulator-token',
+  sinkUrl: (name, sub) => `http://127.0.0.1:9/sink/${name}${sub ? `/${sub}` : ''}`,
+};
+
+test("the emulated IdP's Worker reports to the emulator's sinks, with a short STALE_AFTER and grace period", () => {
+  assert.deepEqual(workerVars(plan({ ...CF, MAX_KEYS: '8' }), { ...CF, MAX_KEYS: '8' }, EMU, 'auth'), {
+    JWKS_URL: EMU.jwksUrl,
+    OIDC_ISSUER: '',
+    CF_API_BASE: EMU.cfApiBase,
+    CF_API_TOKEN: 'emulator-token',
+    CF_ZONE_ID: EMU.zoneId,
+    CF_TOKEN_CONFIG_ID: EMU.configId,
+    SYNC_TARGETS: '',
+    SYNC_AUTH_TOKEN: 'auth',
+    DRY_RUN: 'false',
+    ALERT_WEBHOOK_URL: 'http://127.0.0.1:9/sink/webhook',
+    HEARTBEAT_URL: 'http://127.0.0.1:9/sink/heartbeat',
+    HEARTBEAT_FAIL_URL: 'http://127.0.0.1:9/sink/heartbeat/fail',
+    STALE_AFTER: '15s',
+    RETAIN_REMOVED_KEYS_FOR: '5s',
+    MAX_KEYS: '8',
+  });
+});
+
+test('with your IdP the Worker gets no webhook, heartbeat, STALE_AFTER or grace period, and previews the real API', () => {
+  const env = { ...OWN, ...CF, CF_API_BASE: ' https://cf.example.com/client/v4 ' };
+  assert.deepEqual(workerVars(plan(env), env, EMU, 'auth'), {
+    JWKS_URL: OWN.JWKS_URL,
+    OIDC_ISSUER: '',
+    CF_API_BASE: 'https://cf.example.com/client/v4',
+    CF_API_TOKEN: 'tok',
+    CF_ZONE_ID: CF.CF_ZONE_ID,
+    CF_TOKEN_CONFIG_ID: CF.CF_TOKEN_CONFIG_ID,
+    SYNC_TARGETS: '',
+    SYNC_AUTH_TOKEN: 'auth',
+    DRY_RUN: 'true',
+  });
+  const emulatedCf = { OIDC_ISSUER: 'https://idp.example.com' };
+  assert.deepEqual(workerVars(plan(emulatedCf), emulatedCf, EMU, 'auth'), {
+    JWKS_URL: '',
+    OIDC_ISSUER: 'https://idp.example.com',
+    CF_API_BASE: EMU.cfApiBase,
+    CF_API_TOKEN: 'emulator-token',
+    CF_ZONE_ID: EMU.zoneId,
+    CF_TOKEN_CONFIG_ID: EMU.configId,
+    SYNC_TARGETS: '',
+    SYNC_AUTH_TOKEN: 'auth',
+    DRY_RUN: 'false',
   });
 });
 

@@ -86,11 +86,36 @@ test('with the emulated IdP, CF_* in the environment are not used: the real API 
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(r.out, /CF_API_TOKEN, CF_ZONE_ID and CF_TOKEN_CONFIG_ID are set but not used: with the emulated IdP the demo writes only to the emulated Cloudflare API/);
   assert.match(r.out, /Cloudflare API: {4}emulated, http:\/\/127\.0\.0\.1:\d+\/client\/v4/);
-  for (const step of ['Preview', 'First sync', 'Second sync', 'rotates', 'retires', 'failure at the IdP']) assert.match(r.out, new RegExp(step));
+  for (const step of ['Preview', 'First sync', 'Second sync', 'Unannounced rotation', 'Announced rotation', 'The IdP retires', 'A failure at the IdP', 'Run history', 'Freshness']) {
+    assert.match(r.out, new RegExp(`── \\d+\\. ${step}`));
+  }
+  // What the steps show (each step also fails the demo when it does not happen).
+  assert.match(r.out, /token signed with key-2 ES256 \(before the sync\) → edge: 401 refused, no key for kid\/alg\n/);
+  assert.match(r.out, /token signed with key-2 ES256 \(the same token, after the tick\) → edge: 200 accepted\n/);
+  assert.match(r.out, /token signed with key-3 PS256 \(its first token\) → edge: 200 accepted\n/);
+  assert.match(r.out, /retained: key-1 RS256: missing at the IdP since \S+, stays live until \S+\n/);
+  assert.match(r.out, /token signed with key-1 RS256 \(the token from the first sync\) → edge: 401 refused, no key for kid\/alg\n/);
+  assert.match(r.out, /heartbeat → failure ping \(HEARTBEAT_FAIL_URL\)\nno alert \(no change of state\)\n/);
+  assert.match(r.out, /alert → webhook: recovered: /);
+  assert.match(r.out, /GET \/healthz → 503 \{"status":"stale"/);
   assert.match(r.out, /demo complete/);
   assert.doesNotMatch(r.out, /logs kept in/);
   assert.deepEqual(real.requests, []);
   assert.deepEqual(real.storedKeys(ZONE, CONFIG), liveBefore);
+});
+
+test('with your IdP and the emulated API: preview, syncs and a cron tick, without the rotation story', async () => {
+  real.clearRequests();
+  const r = await demo({ JWKS_URL: real.jwksUrl('own') });
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /Cloudflare API: {4}emulated, /);
+  assert.match(r.out, /── 3\. First sync \(POST \/\): the IdP keys are pushed\n(.*\n){4}live in the emulated Cloudflare: /);
+  assert.match(r.out, /── 5\. Cron tick .*\ncron tick: GET \/__scheduled → HTTP 200, dry_run false\ntarget default: unchanged \(run 3\)\n/);
+  assert.doesNotMatch(r.out, /token signed|alert|heartbeat|rotation|retires|healthz/);
+  assert.match(r.out, /demo complete/);
+  // The stand-in IdP was read; the stand-in for the real API was not called.
+  assert.ok(real.requestsTo({ face: 'idp' }).length >= 3);
+  assert.deepEqual(real.requests.filter((q) => q.face !== 'idp'), []);
 });
 
 test('with your IdP and the real API, the demo previews only and writes nothing', async () => {
@@ -125,7 +150,7 @@ test('with DEMO_WRITE_REAL=<configuration id> the demo syncs the real configurat
   assert.equal(r.code, 0, r.out + r.err);
   assert.match(r.out, /: this run WRITES to it/);
   assert.match(r.out, /Cron tick/);
-  assert.match(r.out, /cron run, dry_run false\ntarget default \(zone [0-9a-f]+, config [0-9a-f-]+\): unchanged/);
+  assert.match(r.out, /cron tick: GET \/__scheduled → HTTP 200, dry_run false\ntarget default: unchanged/);
   assert.equal(real.requestsTo({ route: 'putCredentials' }).length, 1);
   assert.deepEqual(
     real.storedKeys(ZONE, CONFIG).map((k) => k.kid),
@@ -189,7 +214,7 @@ test('wrangler dev failing to start (e.g. its build) is shown with its last line
       /✗ step 1 \(start\) failed: wrangler dev exited \(1\) before the Worker answered; its last lines:\n {4}\[custom build\] error\[E0425\]: cannot find value `x` in this scope\n {4}✘ \[ERROR\] Running custom build `bash scripts\/build\.sh` failed\.\n/,
     );
     assert.match(r.out, /── 2\. Preview .*\nskipped: it needs step "start", which failed/);
-    assert.match(r.out, /demo failed at start; skipped: preview, first-sync, second-sync, rotate, retire, idp-failure\n/);
+    assert.match(r.out, /demo failed at start; skipped: preview, first-sync, second-sync, unannounced, prepublished, retire, idp-failure, status, freshness\n/);
     const logs = /logs kept in (\S+)/.exec(r.out)?.[1];
     assert.ok(logs && existsSync(`${logs}/wrangler.log`));
     rmSync(logs, { recursive: true, force: true });
