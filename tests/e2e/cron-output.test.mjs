@@ -43,7 +43,9 @@ before(async () => {
   const out = openSync(join(dir, 'wrangler.log'), 'a');
   wrangler = spawn(
     'npx',
-    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled', '--env-file', join(dir, 'test.env'), '--show-interactive-dev-session=false'],
+    // --persist-to: a fresh Durable Object storage per run. In .wrangler/state, an object left by a
+    // run more than STALE_AFTER ago has never succeeded since: /healthz would stay 503 below.
+    ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--test-scheduled', '--env-file', join(dir, 'test.env'), '--persist-to', join(dir, 'state'), '--show-interactive-dev-session=false'],
     { cwd: repo, detached: true, stdio: ['ignore', out, out], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
   );
   closeSync(out);
