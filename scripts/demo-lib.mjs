@@ -7,7 +7,7 @@ import { stripVTControlCharacters } from 'node:util';
 /** The three settings that, together with the user's own IdP, point the demo at the real API. */
 export const CF_SETTINGS = ['CF_API_TOKEN', 'CF_ZONE_ID', 'CF_TOKEN_CONFIG_ID'];
 /** Optional Worker settings the demo passes through from the environment. */
-export const PASSED_THROUGH = ['JWKS_KEYS_POINTER', 'MAX_KEYS', 'RSA_DEFAULT_ALG', 'FETCH_TIMEOUT_MS'];
+export const PASSED_THROUGH = ['JWKS_KEYS_POINTER', 'MAX_KEYS', 'RSA_DEFAULT_ALG', 'FETCH_TIMEOUT_MS', 'ALLOW_FULL_REPLACEMENT'];
 export const DEFAULT_PORT = 8787;
 
 /**

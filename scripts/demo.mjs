@@ -12,7 +12,8 @@
 //                                  previews only, unless DEMO_WRITE_REAL names CF_TOKEN_CONFIG_ID or
 //                                  the user types that id when asked (stdin a terminal)
 //   DEMO_PORT                      wrangler dev's port (default 8787)
-//   JWKS_KEYS_POINTER, MAX_KEYS, RSA_DEFAULT_ALG, FETCH_TIMEOUT_MS   passed to the Worker
+//   JWKS_KEYS_POINTER, MAX_KEYS, RSA_DEFAULT_ALG, FETCH_TIMEOUT_MS, ALLOW_FULL_REPLACEMENT
+//                                  passed to the Worker
 // With the emulated IdP the CF_* settings are never used: its keys are throwaway. The webhook,
 // heartbeat, STALE_AFTER and RETAIN_REMOVED_KEYS_FOR settings of the demo apply only then.
 //
@@ -145,15 +146,22 @@ function show(res, label = `HTTP ${res.status}`) {
       const parts = ['added', 'removed', 'unchanged', 'changed'].filter((k) => t.diff[k]?.length).map((k) => `${k} ${t.diff[k].join(', ')}`);
       console.log(`  diff:    ${parts.join('; ') || 'none'}`);
     }
+    for (const k of t.kept ?? []) console.log(`  kept:    ${k.kid} ${k.alg}: ${k.why}`);
     for (const k of t.retained ?? []) console.log(`  retained: ${k.kid} ${k.alg}: missing at the IdP since ${k.missing_since}, stays live until ${k.until}`);
     for (const w of t.warnings ?? []) console.log(`  warning: ${w}`);
     if (t.error) {
       const text = `[${t.error.stage}] ${t.error.code}: ${t.error.message}`;
-      console.log(red(`  error:   ${shown.errors.get(t.name) === text ? `${t.error.code} (as above)` : text}`));
+      const again = shown.errors.get(t.name) === text;
+      console.log(red(`  error:   ${again ? `${t.error.code} (as above)` : text}`));
+      if (t.error.hint && !again) console.log(`  what to do: ${t.error.hint}`);
       shown.errors.set(t.name, text);
     }
   }
-  if (body.error) console.log(red(`error: ${failures({ error: body.error }).join('')}`));
+  for (const w of body.warnings ?? []) console.log(`warning: ${w}`);
+  if (body.error) {
+    console.log(red(`error: ${failures({ error: body.error }).join('')}`));
+    if (body.error.hint) console.log(`what to do: ${body.error.hint}`);
+  }
 }
 
 /** Fails the step unless every target of the answer succeeded (HTTP 200). */

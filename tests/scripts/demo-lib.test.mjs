@@ -87,7 +87,7 @@ test("the emulated IdP's Worker reports to the emulator's sinks, with a short ST
 });
 
 test('with your IdP the Worker gets no webhook, heartbeat, STALE_AFTER or grace period, and previews the real API', () => {
-  const env = { ...OWN, ...CF, CF_API_BASE: ' https://cf.example.com/client/v4 ' };
+  const env = { ...OWN, ...CF, CF_API_BASE: ' https://cf.example.com/client/v4 ', ALLOW_FULL_REPLACEMENT: 'true' };
   assert.deepEqual(workerVars(plan(env), env, EMU, 'auth'), {
     JWKS_URL: OWN.JWKS_URL,
     OIDC_ISSUER: '',
@@ -98,6 +98,8 @@ test('with your IdP the Worker gets no webhook, heartbeat, STALE_AFTER or grace 
     SYNC_TARGETS: '',
     SYNC_AUTH_TOKEN: 'auth',
     DRY_RUN: 'true',
+    // A real configuration holding only placeholder keys previews its first full replacement.
+    ALLOW_FULL_REPLACEMENT: 'true',
   });
   const emulatedCf = { OIDC_ISSUER: 'https://idp.example.com' };
   assert.deepEqual(workerVars(plan(emulatedCf), emulatedCf, EMU, 'auth'), {

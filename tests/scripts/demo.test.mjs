@@ -23,7 +23,9 @@ let real;
 let liveBefore;
 before(async () => {
   real = await startEmulator({ token: TOKEN, configs: [{ zoneId: ZONE, configId: CONFIG, title: 'production' }], idps: ['own'] });
-  real.setStoredKeys(ZONE, CONFIG, [real.idp('own').generateKey({ alg: 'ES256' })]);
+  // One key the IdP publishes and one it does not: a sync keeps one live key, so the no-overlap
+  // guard (FULL_REPLACEMENT_REFUSED) lets it through.
+  real.setStoredKeys(ZONE, CONFIG, [real.idp('own').keys[0], real.idp('own').generateKey({ alg: 'ES256' })]);
   liveBefore = real.storedKeys(ZONE, CONFIG);
 });
 after(() => real.close());
@@ -183,7 +185,7 @@ test('an unreachable IdP: the step that failed is named, its dependents skipped,
   const closed = await freePort();
   const r = await demo({ JWKS_URL: `http://127.0.0.1:${closed}/jwks`, FETCH_TIMEOUT_MS: '1000' });
   assert.equal(r.code, 1, r.out + r.err);
-  assert.match(r.out, new RegExp(`✗ step 2 \\(preview\\) failed: the preview answered HTTP 502: default: \\[fetch\\] JWKS_UNREACHABLE: fetch http://127\\.0\\.0\\.1:${closed}/jwks: `));
+  assert.match(r.out, new RegExp(`✗ step 2 \\(preview\\) failed: the preview answered HTTP 502: default: \\[fetch\\] JWKS_UNREACHABLE: no answer from the IdP \\(.*\\); http://127\\.0\\.0\\.1:${closed}/jwks\\n`));
   assert.match(r.out, /── 3\. First sync \(POST \/\): the IdP keys are pushed\nskipped: it needs step "preview", which failed/);
   assert.match(r.out, /── 5\. Cron tick .*\nskipped: it needs step "first-sync", which was skipped/);
   assert.match(r.out, /demo failed at preview; skipped: first-sync, second-sync, cron/);
