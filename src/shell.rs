@@ -12,13 +12,14 @@ mod client;
 mod store;
 mod target_state;
 
-use std::time::Duration;
+use std::collections::BTreeMap;
 
-use futures_util::future::{join_all, select, Either};
+use futures_util::future::join_all;
+use worker::js_sys::{Promise, Reflect};
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::{
-    console_error, console_log, event, Context, Date, Delay, Env, Headers, Method, RequestInit,
-};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{console_error, console_log, event, Context, Date, Env};
 
 use crate::answers::{self, Answers, TargetAnswer};
 use crate::auth::{self, Access};
@@ -50,14 +51,19 @@ fn start() {
 
 /// `GET /healthz` (freshness), `GET /` (preview), `POST /` (sync), `GET /status`,
 /// `POST /rollback`; see [`crate::routes`].
+///
+/// The request stays the runtime's own (`web_sys::Request`): converting it to a
+/// `worker::Request` would read every header and the `cf` object, of which only the method, the
+/// URL and one header are needed.
 #[event(fetch)]
 async fn fetch(
-    mut req: worker::Request,
+    req: web_sys::Request,
     env: Env,
     _ctx: Context,
-) -> worker::Result<worker::Response> {
-    let url = req.url()?;
-    let r = route(req.method().as_ref(), url.path(), url.query());
+) -> worker::Result<web_sys::Response> {
+    let url = url::Url::parse(&req.url())?;
+    let method = req.method();
+    let r = route(&method, url.path(), url.query());
     let (status, body, extra): Reply = match &r {
         Route::Health => {
             let (status, body) = health(&env).await;
@@ -75,7 +81,7 @@ async fn fetch(
             405,
             report::error_json(
                 ServiceError::MethodNotAllowed,
-                &format!("{} is not allowed here; allowed: {allow}", req.method()),
+                &format!("{method} is not allowed here; allowed: {allow}"),
             ),
             Some(("allow", (*allow).to_owned())),
         ),
@@ -100,35 +106,32 @@ async fn fetch(
                 Access::Allowed => match r {
                     Route::Status => status(&env).await,
                     Route::Rollback => {
-                        let body = req.text().await.unwrap_or_default();
-                        rollback(&body, &env).await
+                        let body = match req.text() {
+                            Ok(text) => JsFuture::from(text).await.ok().and_then(|t| t.as_string()),
+                            Err(_) => None,
+                        };
+                        rollback(&body.unwrap_or_default(), &env).await
                     }
                     _ => run(&r, &env).await,
                 },
             }
         }
     };
-    respond(status, body, extra)
+    Ok(respond(status, body, extra))
 }
 
 /// An answer: status, JSON body, and one extra header.
 type Reply = (u16, String, Option<(&'static str, String)>);
 
-/// A JSON response that no cache keeps.
+/// A JSON response that no cache keeps, with at most one extra header; built in one call to
+/// `io.js`.
 pub(crate) fn respond(
     status: u16,
     body: String,
     extra: Option<(&'static str, String)>,
-) -> worker::Result<worker::Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    headers.set("cache-control", "no-store")?;
-    if let Some((name, value)) = extra {
-        headers.set(name, &value)?;
-    }
-    Ok(worker::Response::ok(body)?
-        .with_status(status)
-        .with_headers(headers))
+) -> web_sys::Response {
+    let (name, value) = extra.unwrap_or(("", String::new()));
+    json_response(status, &body, name, &value)
 }
 
 /// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then every
@@ -360,6 +363,29 @@ fn unavailable(
     TargetAnswer::from_report(&report)
 }
 
+#[wasm_bindgen(module = "/src/shell/io.js")]
+extern "C" {
+    /// See `io.js`: a JSON response, with one extra header when `extra_name` is not empty.
+    #[wasm_bindgen(js_name = jsonResponse)]
+    fn json_response(
+        status: u16,
+        body: &str,
+        extra_name: &str,
+        extra_value: &str,
+    ) -> web_sys::Response;
+
+    /// See `io.js`: one request to a Durable Object, resolving to `{status, text}` or `{error}`;
+    /// never rejects.
+    #[wasm_bindgen(js_name = callObject)]
+    fn call_object(
+        namespace: &JsValue,
+        name: &str,
+        method: &str,
+        url: &str,
+        timeout_ms: f64,
+    ) -> Promise;
+}
+
 /// Calls a target's object with a timeout. `Err` is `STATE_TIMEOUT` or `STATE_UNAVAILABLE`, and a
 /// message.
 async fn call_state(
@@ -368,39 +394,39 @@ async fn call_state(
     call: Call,
     timeout_ms: u64,
 ) -> Result<(u16, String), (ServiceError, String)> {
-    let unavailable = |e: worker::Error| {
+    let unavailable = |detail: String| {
         (
             ServiceError::StateUnavailable,
-            format!("the target's state is unavailable: {e}"),
+            format!("the target's state is unavailable: {detail}"),
         )
     };
-    let ns = env.durable_object("TARGET_STATE").map_err(unavailable)?;
-    let stub = ns
-        .get_by_name(&object_name(&target.zone_id, &target.config_id))
-        .map_err(unavailable)?;
+    let namespace = Reflect::get(env, &JsValue::from_str("TARGET_STATE"))
+        .map_err(|e| unavailable(format!("{e:?}")))?;
     let (method, url) = call.request();
-    let mut init = RequestInit::new();
-    init.with_method(if method == "POST" {
-        Method::Post
-    } else {
-        Method::Get
-    });
-    let req = worker::Request::new_with_init(&url, &init).map_err(unavailable)?;
-    let exchange = async {
-        let mut resp = stub.fetch_with_request(req).await?;
-        let text = resp.text().await?;
-        Ok::<_, worker::Error>((resp.status_code(), text))
-    };
-    let exchange = std::pin::pin!(exchange);
-    let timeout = std::pin::pin!(Delay::from(Duration::from_millis(timeout_ms)));
-    match select(exchange, timeout).await {
-        Either::Left((answer, _)) => answer.map_err(unavailable),
-        Either::Right(_) => Err((
+    let name = object_name(&target.zone_id, &target.config_id);
+    let promise = call_object(&namespace, &name, method, &url, timeout_ms as f64);
+    let answer = JsFuture::from(promise)
+        .await
+        .map_err(|e| unavailable(format!("{e:?}")))?;
+    let field = |f: &str| Reflect::get(&answer, &JsValue::from_str(f)).ok();
+    match field("error").and_then(|v| v.as_string()).as_deref() {
+        None => Ok((
+            field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16,
+            field("text")
+                .and_then(|v| v.as_string())
+                .unwrap_or_default(),
+        )),
+        Some("timeout") => Err((
             ServiceError::StateTimeout,
             format!(
                 "the target's state did not answer within {} s; see GET /status",
                 timeout_ms / 1000
             ),
+        )),
+        Some(_) => Err(unavailable(
+            field("detail")
+                .and_then(|v| v.as_string())
+                .unwrap_or_default(),
         )),
     }
 }
@@ -485,24 +511,37 @@ fn cron_failure(message: &str) -> JsValue {
 }
 
 pub(crate) fn load_config(env: &Env) -> Result<Config, ConfigError> {
-    Config::from_lookup(|name| lookup(env, name))
+    let settings = settings(env);
+    Config::from_lookup(|name| settings.get(name).cloned())
 }
 
-/// A var or secret as a string, in one lookup (vars and secrets are both plain string bindings;
-/// `env.var`/`env.secret` would build an error for every unset optional setting). A `[vars]` value
-/// written as a TOML table or array (for example `SYNC_TARGETS`) arrives as an object and is turned
-/// back into JSON text.
+/// Every var and secret of `env` as strings, read in one crossing into JavaScript
+/// (`JSON.stringify(env)`) instead of one per setting: the settings are read on every request,
+/// and each lookup crossed the JS/wasm boundary (BENCHMARKS.md, "Where a sync's CPU time goes").
+/// A `[vars]` value written as a TOML table or array (for example `SYNC_TARGETS`) arrives as an
+/// object and is kept as its JSON text; bindings that are objects (the Durable Object namespace)
+/// stringify to `{}` and match no setting's name. Unset and `null` values are left out.
+fn settings(env: &Env) -> BTreeMap<String, String> {
+    let text = worker::js_sys::JSON::stringify(env)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default();
+    let values: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).unwrap_or_default();
+    values
+        .into_iter()
+        .filter_map(|(name, value)| match value {
+            serde_json::Value::String(s) => Some((name, s)),
+            serde_json::Value::Null => None,
+            other => Some((name, other.to_string())),
+        })
+        .collect()
+}
+
+/// One var or secret, read alone (`SYNC_AUTH_TOKEN` before anything else of a request).
 fn lookup(env: &Env, name: &str) -> Option<String> {
     let value = worker::js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
-    if let Some(s) = value.as_string() {
-        return Some(s);
-    }
-    if value.is_undefined() || value.is_null() {
-        return None;
-    }
-    worker::js_sys::JSON::stringify(&value)
-        .ok()
-        .map(String::from)
+    value.as_string()
 }
 
 /// Milliseconds since the Unix epoch.

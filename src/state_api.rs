@@ -53,6 +53,10 @@ pub enum Call {
     Freshness,
 }
 
+/// The origin of every request to an object: any host works for a Durable Object's stub
+/// (durable-objects.md §2.2); this one names what is called.
+const BASE: &str = "https://target-state";
+
 impl Call {
     /// Whether this call allows a full replacement once.
     pub fn allows_full_replacement(&self) -> bool {
@@ -74,7 +78,6 @@ impl Call {
 
     /// The method and URL of the request.
     pub fn request(&self) -> (&'static str, String) {
-        const BASE: &str = "https://target-state";
         let (method, mut url) = match self {
             Call::Run { trigger, .. } => {
                 ("POST", format!("{BASE}/run?trigger={}", trigger.as_str()))
@@ -96,7 +99,19 @@ impl Call {
         (method, url)
     }
 
-    /// Reads a request the object received; `None` for anything else.
+    /// Reads a request the object received, from its method and URL as the runtime gives them;
+    /// `None` for anything else. The URL is one [`Call::request`] made, so it is read as that:
+    /// [`BASE`], a path, and an optional query (no general URL parsing on every call).
+    pub fn from_request(method: &str, url: &str) -> Option<Call> {
+        let rest = url.strip_prefix(BASE)?;
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        Call::parse(method, path, query)
+    }
+
+    /// Reads a request the object received from its path and query; `None` for anything else.
     pub fn parse(method: &str, path: &str, query: Option<&str>) -> Option<Call> {
         let params: Vec<(&str, &str)> = query
             .unwrap_or_default()
@@ -188,14 +203,20 @@ mod tests {
         ];
         for call in calls {
             let (method, url) = call.request();
-            let url = url::Url::parse(&url).unwrap();
-            assert_eq!(url.host_str(), Some("target-state"));
+            assert_eq!(Call::from_request(method, &url), Some(call), "{url}");
+            let parsed = url::Url::parse(&url).unwrap();
+            assert_eq!(parsed.host_str(), Some("target-state"));
             assert_eq!(
-                Call::parse(method, url.path(), url.query()),
+                Call::parse(method, parsed.path(), parsed.query()),
                 Some(call),
                 "{url}"
             );
         }
+        assert_eq!(
+            Call::from_request("GET", "https://elsewhere.example/status"),
+            None
+        );
+        assert_eq!(Call::from_request("GET", "https://target-state"), None);
     }
 
     #[test]

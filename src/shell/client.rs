@@ -1,15 +1,31 @@
 //! [`Client`] over the runtime's `fetch`: the Worker's and the Durable Object's one way out.
+//!
+//! Each request is one call into `io.js` (next to this file), which builds the request, applies
+//! the timeout and reads the body up to the limit on the JavaScript side, and returns one object.
 
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use worker::wasm_bindgen::JsValue;
-use worker::{
-    AbortController, CacheMode, Date, Delay, Fetch, Headers, RequestInit, RequestRedirect,
-};
+use worker::js_sys::{Array, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Date, Delay};
 
 use crate::http::{self, Client, TransportError};
+
+#[wasm_bindgen(module = "/src/shell/io.js")]
+extern "C" {
+    /// See `io.js`: resolves to an answer or `{error}`, never rejects.
+    #[wasm_bindgen(js_name = fetchBounded)]
+    fn fetch_bounded(
+        url: &str,
+        method: &str,
+        headers: Array,
+        body: Option<String>,
+        timeout_ms: f64,
+        no_store: bool,
+        max_bytes: f64,
+    ) -> Promise;
+}
 
 /// [`Client`] over the runtime's `fetch`, with redirects left to the caller and a timeout by
 /// `AbortController`.
@@ -21,81 +37,43 @@ impl Client for WorkerClient {
         req: &http::Request,
         max_body_bytes: usize,
     ) -> Result<http::Response, TransportError> {
-        let net = |e: worker::Error| TransportError::Network(e.to_string());
-        let headers = Headers::new();
+        let headers = Array::new();
         for (name, value) in &req.headers {
-            headers.set(name, value).map_err(net)?;
+            headers.push(&JsValue::from_str(name));
+            headers.push(&JsValue::from_str(value));
         }
-        let mut init = RequestInit::new();
-        init.with_method(match req.method {
-            http::Method::Get => worker::Method::Get,
-            http::Method::Put => worker::Method::Put,
-            http::Method::Patch => worker::Method::Patch,
-            http::Method::Post => worker::Method::Post,
-        })
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-        if req.no_store {
-            init.with_cache(CacheMode::NoStore);
-        }
-        if let Some(body) = &req.body {
-            init.with_body(Some(JsValue::from_str(body)));
-        }
-        let request = worker::Request::new_with_init(&req.url, &init).map_err(net)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let exchange = async {
-            let mut resp = Fetch::Request(request)
-                .send_with_signal(&signal)
-                .await
-                .map_err(net)?;
-            let h = resp.headers();
-            let header = |name: &str| h.get(name).ok().flatten();
-            let too_large = TransportError::TooLarge {
+        let promise = fetch_bounded(
+            &req.url,
+            req.method.as_str(),
+            headers,
+            req.body.clone(),
+            req.timeout_ms as f64,
+            req.no_store,
+            max_body_bytes as f64,
+        );
+        let answer = JsFuture::from(promise)
+            .await
+            .map_err(|e| TransportError::Network(format!("{e:?}")))?;
+        let field = |name: &str| Reflect::get(&answer, &JsValue::from_str(name)).ok();
+        let text = |name: &str| field(name).and_then(|v| v.as_string());
+        match text("error").as_deref() {
+            None => Ok(http::Response {
+                status: field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16,
+                content_type: text("contentType"),
+                location: text("location"),
+                retry_after: text("retryAfter"),
+                body: field("body")
+                    .map(|b| Uint8Array::new(&b).to_vec())
+                    .unwrap_or_default(),
+            }),
+            Some("timeout") => Err(TransportError::Timeout {
+                after_ms: req.timeout_ms,
+            }),
+            Some("too_large") => Err(TransportError::TooLarge {
                 limit_bytes: max_body_bytes,
-            };
-            if let Some(len) = header("content-length").and_then(|l| l.parse::<usize>().ok()) {
-                if len > max_body_bytes {
-                    return Err(too_large);
-                }
-            }
-            let (content_type, location, retry_after) = (
-                header("content-type"),
-                header("location"),
-                header("retry-after"),
-            );
-            // Read chunk by chunk up to the limit: content-length may be absent (chunked) or
-            // describe a compressed body. No stream means no body (e.g. 204).
-            let mut body = Vec::new();
-            if let Ok(mut stream) = resp.stream() {
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(net)?;
-                    if body.len() + chunk.len() > max_body_bytes {
-                        return Err(too_large);
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-            }
-            Ok(http::Response {
-                status: resp.status_code(),
-                content_type,
-                location,
-                retry_after,
-                body,
-            })
-        };
-        let exchange = std::pin::pin!(exchange);
-        let timeout = std::pin::pin!(Delay::from(Duration::from_millis(req.timeout_ms)));
-        let outcome = match select(exchange, timeout).await {
-            Either::Left((outcome, _)) => outcome,
-            Either::Right(_) => {
-                controller.abort();
-                Err(TransportError::Timeout {
-                    after_ms: req.timeout_ms,
-                })
-            }
-        };
-        outcome
+            }),
+            Some(_) => Err(TransportError::Network(text("detail").unwrap_or_default())),
+        }
     }
 
     async fn sleep(&self, ms: u64) {

@@ -19,14 +19,14 @@
 //! run, and resets the object past 30 s (durable-objects.md §5.2). Expected failures are JSON
 //! answers with a status code, never an `Err` (which would reach the Worker as an exception).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 
 use futures_channel::oneshot;
 use serde_json::Value;
-use worker::{
-    console_error, console_log, durable_object, DurableObject, Env, Request, Response, State,
-};
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
+use worker::worker_sys::{web_sys, DurableObjectState};
+use worker::{console_error, console_log, Env, State};
 
 use crate::alert;
 use crate::cloudflare::credentials_body;
@@ -83,39 +83,56 @@ impl Gate {
 }
 
 /// The Durable Object class (binding `TARGET_STATE`, migration `v1`, `new_sqlite_classes`).
-#[durable_object(fetch)]
+///
+/// Exported with wasm-bindgen by hand rather than with `#[durable_object]`, whose glue converts
+/// every request into a `worker::Request` (reading its headers and the runtime's `cf` object) and
+/// every answer back: the object needs only the method and the URL, which this glue reads, and
+/// answers through `io.js` (BENCHMARKS.md, "Where a sync's CPU time goes"). The JavaScript class
+/// is what the macro makes: a constructor `(state, env)` and an async `fetch(request)`.
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
 pub struct TargetState {
     state: State,
     env: Env,
     /// True once the schema is known to exist in this instance.
     ready: Cell<bool>,
+    /// The settings and this object's target, once read (see [`TargetState::setting`]).
+    settings: OnceCell<Result<(Config, Target), Reply>>,
     gate: RefCell<Gate>,
 }
 
-impl DurableObject for TargetState {
-    fn new(state: State, env: Env) -> Self {
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+impl TargetState {
+    /// Called by the runtime once per instance.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> Self {
         TargetState {
-            state,
+            state: State::from(state),
             env,
             ready: Cell::new(false),
+            settings: OnceCell::new(),
             gate: RefCell::new(Gate::default()),
         }
     }
 
-    async fn fetch(&self, req: Request) -> worker::Result<Response> {
-        let url = req.url()?;
-        let call = Call::parse(req.method().as_ref(), url.path(), url.query());
-        let (status, body) = match call {
+    /// Every request from the Worker ([`crate::state_api::Call`]); always resolves to a JSON
+    /// answer, expected failures included (an `Err` would reach the Worker as an exception).
+    #[wasm_bindgen(js_name = fetch)]
+    pub async fn fetch(&self, req: web_sys::Request) -> Result<JsValue, JsValue> {
+        let (status, body) = match Call::from_request(&req.method(), &req.url()) {
             Some(call) => self.answer(call).await,
             None => (
                 404,
                 report::error_json(
                     ServiceError::NotFound,
-                    &format!("no state route {}", url.path()),
+                    &format!("no state route {} {}", req.method(), req.url()),
                 ),
             ),
         };
-        respond(status, body, None)
+        Ok(respond(status, body, None).into())
     }
 }
 
@@ -153,12 +170,20 @@ impl TargetState {
 
     /// The settings and this object's target: the one whose zone and configuration IDs make the
     /// object's name. `allow_full_replacement` lets this one run replace every live key.
+    ///
+    /// Read once per instance: its `env` is fixed from construction (a new version of the Worker
+    /// means a new instance), and every request of a run asks for them.
     fn setting(&self, allow_full_replacement: bool) -> Result<(Config, Target), Reply> {
-        let mut config =
-            load_config(&self.env).map_err(|e| (500, report::config_error_json(&e, true)))?;
+        let (mut config, target) = self.settings.get_or_init(|| self.read_settings()).clone()?;
         if allow_full_replacement {
             config.allow_full_replacement_once();
         }
+        Ok((config, target))
+    }
+
+    fn read_settings(&self) -> Result<(Config, Target), Reply> {
+        let config =
+            load_config(&self.env).map_err(|e| (500, report::config_error_json(&e, true)))?;
         let name = self.state.id().name().unwrap_or_default();
         let target = parse_object_name(&name).and_then(|(zone, cfg)| {
             config
