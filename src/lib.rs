@@ -31,8 +31,9 @@
 //! - [`error`]: the stage vocabulary and the per-target error.
 //! - [`catalogue`]: every error code the Worker reports, with its stage and hint (the README's
 //!   failure table).
-//! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers, the runtime client, and
-//!   the `TargetState` Durable Object with its SQLite storage.
+//! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers, the runtime client, the
+//!   `TargetState` Durable Object with its SQLite storage, and `io.js` (one call into JavaScript
+//!   per exchange).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 

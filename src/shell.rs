@@ -6,7 +6,9 @@
 //! - this file: the Worker's `fetch` and `scheduled` handlers, and its calls to the objects;
 //! - `client`: the runtime's `fetch` as the core's [`crate::http::Client`];
 //! - `target_state`: the `TargetState` Durable Object (one run at a time, history, alerts);
-//! - `store`: its SQLite storage.
+//! - `store`: its SQLite storage;
+//! - `io.js`: each outbound request, call to an object and JSON answer as one call into
+//!   JavaScript (the JS/wasm crossings were most of a sync's CPU time; BENCHMARKS.md).
 
 mod client;
 mod store;
