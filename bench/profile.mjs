@@ -10,9 +10,13 @@
 // Workers profiled the same way, not absolute times with the unprofiled benchmark.
 //
 // Usage: node bench/profile.mjs OUT.json [ours|reference] [unchanged|changed]
-//        env: PROFILE_N (syncs, default 300), PROFILE_INTERVAL_US (sampling interval, default 50)
+//        env: PROFILE_N (syncs, default 300), PROFILE_INTERVAL_US (sampling interval, default 50),
+//             PROFILE_BUILD (a copy of build/ to profile instead of build/: scripts/bench.sh
+//             profiles a build that keeps the wasm name section, so functions are named),
+//             PROFILE_RAW (also write V8's whole profile there)
 import { Miniflare } from 'miniflare';
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
 import { workerOptions, ROOT } from '../tests/e2e/miniflare.mjs';
 
@@ -37,9 +41,13 @@ const quiet = (o, e) => {
   o.resume();
   e.resume();
 };
+const build = process.env.PROFILE_BUILD ? resolve(process.env.PROFILE_BUILD) : null;
 const options =
   worker === 'ours'
-    ? workerOptions({ bindings, handleRuntimeStdio: quiet })
+    ? {
+        ...workerOptions({ bindings, handleRuntimeStdio: quiet }),
+        ...(build ? { rootPath: build, scriptPath: `${build}/index.js`, modulesRoot: build } : {}),
+      }
     : {
         rootPath: ROOT,
         scriptPath: 'bench/workers/reference.js',

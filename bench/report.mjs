@@ -7,6 +7,10 @@
 //   DIR/crates.json       bench/wasm-crates.mjs (optional)
 //   DIR/twiggy.txt        `twiggy top` output (optional)
 //   DIR/machine.json      machine and tool versions, written by scripts/bench.sh
+//   DIR/profile-{ours,reference}-{unchanged,changed}.json   bench/profile.mjs (optional)
+//   DIR/data.json         bench/wasm-data.mjs of the deployed module (optional)
+//   bench/attempts.md     what issue 13 tried and measured (static text, included as it is)
+// Also writes DIR/goals.txt: issue 13's goals with this run's figures (scripts/bench.sh prints it last).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const [dir, outPath] = process.argv.slice(2);
@@ -87,6 +91,7 @@ p(`Tools: ${machine.rustc ?? 'rustc ?'}; Node ${machine.node ?? '?'}; workerd ${
 p('Reproduce: `bash scripts/bench.sh` (writes this file; `BENCH_QUICK=1` for a shorter run). Numbers on a shared 2-core machine move by several percent between runs; compare ratios taken in the same run, not absolute numbers across runs.', '');
 const headAt = md.length;
 const headline = [];
+const goals = [];
 
 // ---------------- workerd ----------------
 if (w) {
@@ -100,7 +105,7 @@ if (w) {
   p(`Each Worker in its own workerd (Miniflare), against the local emulator; the IdP publishes ${w.keys} RSA-2048 RS256 keys. ${w.rounds} rounds of ${w.n} sequential requests per Worker and scenario, interleaved round by round. CPU = utime+stime of that Worker's workerd process from \`/proc/<pid>/stat\` (clock ticks of 1/${w.hz} s), minus its idle rate × wall time, per request; one clock tick is ${(1000 / w.hz / w.n).toFixed(3)} ms per request at this N. Median over rounds, (min–max) in brackets. "Above floor" subtracts the pass-through floor of the same round: the part the Worker's own code controls.`, '');
   p('| Worker | scenario | requests to the emulator per sync | CPU ms/sync | above pass-through floor, ms | requests/s (1 at a time) |');
   p('|---|---|---|---|---|---|');
-  const reqs = { ours: { unchanged: 'GET JWKS, GET config', changed: 'GET JWKS, GET config, PUT' }, reference: { unchanged: 'GET JWKS, PUT', changed: 'GET JWKS, PUT' } };
+  const reqs = { ours: { unchanged: 'through its Durable Object: GET JWKS, GET config', changed: 'through its Durable Object: GET JWKS, GET config, PUT' }, reference: { unchanged: 'GET JWKS, PUT', changed: 'GET JWKS, PUT' } };
   for (const scenario of ['unchanged', 'changed']) {
     for (const name of ['ours', 'reference']) {
       const b = sel(name, scenario);
@@ -109,9 +114,14 @@ if (w) {
       p(`| ${name} | ${scenario} | ${reqs[name][scenario]} (PUTs/sync measured: ${f2(median(puts))}) | ${spread(b.map((x) => x.cpuMs))} | ${spread(above)} | ${spread(b.map((x) => x.rps), (x) => x.toFixed(0))} |`);
     }
   }
-  for (const name of ['floor-constant', 'floor-passthrough']) {
+  const floorWhat = {
+    'floor-constant': 'constant response',
+    'floor-passthrough': 'GET JWKS, body passed through',
+    'floor-do': 'the same through a SQLite Durable Object recording the run (3 statements)',
+  };
+  for (const name of Object.keys(floorWhat).filter((n) => sel(n, 'floor').length)) {
     const b = sel(name, 'floor');
-    const what = name === 'floor-constant' ? 'constant response' : 'GET JWKS, body passed through';
+    const what = floorWhat[name];
     p(`| ${name} | — | ${what} | ${spread(b.map((x) => x.cpuMs))} | — | ${spread(b.map((x) => x.rps), (x) => x.toFixed(0))} |`);
   }
   p('');
@@ -138,6 +148,21 @@ if (w) {
   }
   p('');
   p(`Idle CPU rate of each workerd (subtracted), before / after the rounds, in CPU-seconds per second: ${Object.keys(w.idle).map((k) => `${k} ${w.idle[k].toFixed(4)} / ${(w.idleAfter?.[k] ?? NaN).toFixed(4)}`).join('; ')}.`, '');
+  const doFloor = sel('floor-do', 'floor');
+  if (doFloor.length) {
+    const doAdds = median(rounds.map((r) => inRound(r, 'floor-do', 'floor').cpuMs - floorP(r)));
+    p(`What a Durable Object adds to a request before any of our code runs (issue 11): the \`floor-do\` Worker minus the pass-through floor, median over rounds: **${f2(doAdds)} ms** of CPU (a stub call into the object and back, three SQL statements). That alone is ${f2(median(doFloor.map((b) => b.cpuMs)) / median(sel('reference', 'unchanged').map((b) => b.cpuMs)))}× the reference's whole sync.`, '');
+  }
+  const cpuMed = (name, scenario) => median(sel(name, scenario).map((b) => b.cpuMs));
+  const fc = median(sel('floor-constant', 'floor').map((b) => b.cpuMs));
+  const fp = median(sel('floor-passthrough', 'floor').map((b) => b.cpuMs));
+  for (const scenario of ['unchanged', 'changed']) {
+    goals.push(`CPU per sync, ${scenario}: ours / reference ${f2(ratios[scenario].cpu)}× (goal ≤ 1.00×) ${ratios[scenario].cpu <= 1 ? 'met' : 'NOT met'}`);
+    const aboveC = (cpuMed('ours', scenario) - fc) / (fp - fc);
+    goals.push(`CPU per sync above the constant floor, ${scenario}: ${f2(aboveC)}× the pass-through floor's (goal ≤ 2.00×) ${aboveC <= 2 ? 'met' : 'NOT met'}`);
+  }
+  const coldGap = median(w.cold.ours) - median(w.cold.reference);
+  goals.push(`cold start: ours ${coldGap.toFixed(0)} ms after the reference (goal ≤ 20 ms) ${coldGap <= 20 ? 'met' : 'NOT met'}`);
   p('Reading it: the reference always PUTs (it has no diff), ours PUTs only on a change, so "unchanged" compares our GET+GET+compare with its GET+PUT, and "changed" compares like with like (both PUT, ours also reads the live keys first and verifies the answer). A "request" here includes the Miniflare entry worker and the HTTP round trip in the same workerd process; that shared cost is what the floors measure.', '');
 
   p('## Cold start', '');
@@ -187,6 +212,27 @@ if (rot) {
   headline.push(`- Rotation latency (unannounced key, simulated cron period P = ${P} ms, ${r.length} rotations at random phases): publication → first accepted token median **${periods(median(latency))}**, p95 ${periods(percentile(latency, 0.95))}, max ${periods(max(latency))}; ${within}/${r.length} within one period plus the run's own time${strictly === within ? '' : ` and its start lateness (${strictly}/${r.length} without)`} (run wall time median ${ms(median(r.map((x) => x.syncMs)))} ms). Published ${rot.leadPeriods} P ahead: ${refused}/${rot.prepublished.length} first tokens refused.`);
 }
 
+// ---------------- profiles ----------------
+const profiles = {};
+for (const w of ['ours', 'reference']) for (const sc of ['unchanged', 'changed']) profiles[`${w}/${sc}`] = json(`profile-${w}-${sc}.json`);
+if (profiles['ours/unchanged'] && profiles['reference/unchanged']) {
+  const cats = ['wasm', 'js glue', 'runtime', 'v8', 'js worker'];
+  const label = { wasm: 'Rust code (wasm)', 'js glue': 'JS glue (build/index.js, wasm↔JS calls)', runtime: "the runtime's built-ins (fetch, streams, SQL, timers…)", v8: 'V8 itself ((program), GC)', 'js worker': "the Worker's own JavaScript" };
+  const cols = Object.keys(profiles).filter((k) => profiles[k]);
+  p("## Where a sync's CPU time goes", '');
+  p(`V8's sampling profiler through workerd's inspector (\`bench/profile.mjs\`, run by \`scripts/bench.sh\`; alone: \`node bench/profile.mjs OUT.json ours unchanged\`), ${profiles['ours/unchanged'].n} sequential syncs per column, sampling every ${profiles['ours/unchanged'].intervalUs} µs, on the deployed build keeping its function names. Each sample counts for the frame it was taken in. Milliseconds per sync, with the profiler's own overhead (it inflates all columns alike: compare columns, not these numbers with the table above).`, '');
+  p(`| where | ${cols.join(' | ')} | ours − reference, unchanged |`, `|---|${cols.map(() => '---').join('|')}|---|`);
+  for (const c of cats) {
+    const v = (k) => profiles[k]?.categories[c] ?? 0;
+    p(`| ${label[c]} | ${cols.map((k) => f2(v(k))).join(' | ')} | ${f2(v('ours/unchanged') - v('reference/unchanged'))} |`);
+  }
+  p(`| **all** | ${cols.map((k) => `**${f2(profiles[k].msPerSync)}**`).join(' | ')} | **${f2(profiles['ours/unchanged'].msPerSync - profiles['reference/unchanged'].msPerSync)}** |`, '');
+  p('The functions where ours spends most, unchanged (self time):', '');
+  p('| where | function | ms/sync | share |', '|---|---|---|---|');
+  for (const t of profiles['ours/unchanged'].top.slice(0, 15)) p(`| ${t.category} | \`${t.name.replace(/::h[0-9a-f]{16}$/, '').replace(/\|/g, '\\|').slice(0, 90)}\` | ${t.msPerSync.toFixed(3)} | ${(100 * t.share).toFixed(1)}% |`);
+  p('');
+}
+
 // ---------------- sizes ----------------
 if (sizes) {
   p('## Bundle size', '');
@@ -209,6 +255,15 @@ if (sizes) {
   const t = (k) => opt.reduce((a, f) => a + f[k], 0);
   headline.push(`- Bundle (deployed build): ${int(t('raw'))} bytes raw, **${int(t('gzip'))} bytes gzip** (.wasm + index.js); the reference is ${int(sizes.reference.gzip)} bytes gzip.`);
   if (sizes.budget) p(`Size budget (\`size-budget.txt\`, checked by \`scripts/size-budget.sh\`): ${int(sizes.budget)} gzip bytes.`, '');
+  goals.push(`bundle: ${int(t('gzip'))} bytes gzip (goal ≤ 150,000) ${t('gzip') <= 150000 ? 'met' : 'NOT met'}`);
+  const data = json('data.json');
+  if (data) {
+    p('### What the data section holds', '');
+    p(`\`bench/wasm-data.mjs\` of the deployed module: ${int(data.dataBytes)} bytes of data segments, of which ${int(data.textBytes)} are runs of printable text, sorted by what pulls them in; the rest (${int(data.dataBytes - data.textBytes)} bytes) is tables and constants (formatting, base64 and percent-encoding tables, float formatting, allocator and hash constants).`, '');
+    p('| kind | bytes |', '|---|---|');
+    for (const [k, v] of Object.entries(data.kinds).sort((a, b) => b[1] - a[1])) p(`| ${k} | ${int(v)} |`);
+    p('', 'Panic locations are the source paths that `unwrap`s, indexing and `expect`s in the standard library and the crates carry; removing them needs a nightly compiler (`-Zlocation-detail=none`). The messages and hints are the product: what an operator reads.', '');
+  }
 }
 if (crates) {
   p('### Per-crate breakdown of the wasm', '');
@@ -268,6 +323,14 @@ if (native) {
   p('');
 }
 
+const attempts = existsSync('bench/attempts.md') ? readFileSync('bench/attempts.md', 'utf8').trim() : null;
+if (attempts) p(attempts, '');
+if (goals.length) {
+  p("## Issue 13's goals in this run", '');
+  for (const g of goals) p(`- ${g}`);
+  p('');
+}
+
 p('## Method and caveats', '');
 p('- **Same conditions.** Both Workers run in the same workerd build, same compatibility date, against the same emulator (Node, in the benchmark process, so its CPU is not counted), one request at a time. The reference (`bench/workers/reference.js`) is written from the documented behaviour of the API Shield docs\' Worker, with its constants turned into bindings; it always PUTs whatever `.keys` holds.');
 p('- **What a "change" is.** Before each request of the "changed" scenario the emulator\'s stored keys are emptied, so our Worker finds a difference and PUTs every time. In "unchanged" the stored keys equal the published ones (one sync of ours first), and the measured PUT count of ours is 0.');
@@ -280,4 +343,5 @@ p('');
 if (headline.length) md.splice(headAt, 0, '## Headline', '', ...headline, '');
 
 writeFileSync(outPath, md.join('\n') + '\n');
+writeFileSync(`${dir}/goals.txt`, goals.length ? `issue 13 goals, this run (BENCHMARKS.md):\n${goals.map((g) => `  ${g}`).join('\n')}\n` : 'issue 13 goals: not measured in this run\n');
 console.error(`report: wrote ${outPath}`);

@@ -1,6 +1,7 @@
 // workerd benchmarks (issue 7): CPU per sync, requests per second and cold start of the Rust Worker
 // (build/index.js + .wasm) and of the reference JavaScript Worker (bench/workers/reference.js), with
-// two floors (a constant response; one subrequest passed through), all in workerd via Miniflare
+// three floors (a constant response; one subrequest passed through; the same through a SQLite
+// Durable Object recording a run, as ours does), all in workerd via Miniflare
 // against the local emulator (127.0.0.1 only).
 //
 // CPU: utime+stime of the workerd process(es) Miniflare started for that Worker, read from
@@ -43,6 +44,7 @@ const WORKERS = {
   reference: { scriptPath: 'bench/workers/reference.js', request: { method: 'POST' } },
   'floor-constant': { scriptPath: 'bench/workers/floor-constant.js', request: { method: 'GET' } },
   'floor-passthrough': { scriptPath: 'bench/workers/floor-passthrough.js', request: { method: 'GET' } },
+  'floor-do': { scriptPath: 'bench/workers/floor-do.js', request: { method: 'GET' } },
 };
 
 function checkTime(what) {
@@ -91,6 +93,7 @@ function newMiniflare(name) {
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
     compatibilityDate: '2025-09-01',
     bindings: env,
+    ...(name === 'floor-do' ? { durableObjects: { FLOOR_STATE: { className: 'FloorState', useSQLite: true } } } : {}),
     handleRuntimeStdio: (stdout, stderr) => {
       stdout.resume();
       stderr.resume();
@@ -181,8 +184,8 @@ try {
     for (const scenario of ['unchanged', 'changed']) {
       for (const name of ['ours', 'reference']) await batch(name, scenario, round);
     }
-    for (const name of ['floor-constant', 'floor-passthrough']) await batch(name, 'floor', round);
-    const last = results.batches.slice(-6);
+    for (const name of ['floor-constant', 'floor-passthrough', 'floor-do']) await batch(name, 'floor', round);
+    const last = results.batches.slice(-7);
     console.error(`round ${round + 1}/${ROUNDS}: ` + last.map((b) => `${b.name}/${b.scenario} ${b.cpuMs.toFixed(2)}ms ${b.rps.toFixed(0)}rps puts=${b.puts}`).join('; '));
   }
   // A second idle reading, to report how stable the baseline was.

@@ -4,12 +4,15 @@
 # workerd via Miniflare against the local emulator, CPU per sync, requests/s and cold start of this
 # Worker next to the reference JavaScript Worker (bench/workers/reference.js) and two floors; and
 # (issue 12) the rotation latency, from a key's publication to the first token the edge accepts,
-# with a simulated cron period (bench/rotation.mjs, also runnable alone).
+# with a simulated cron period (bench/rotation.mjs, also runnable alone); and (issue 13) V8 CPU
+# profiles of a sync, attributed to the Rust code, the JS glue, the runtime and V8
+# (bench/profile.mjs), and what the module's data section holds (bench/wasm-data.mjs). Its last
+# lines are issue 13's goals, each with the ratio measured in this run.
 #
 #   bash scripts/bench.sh              # full run, a few minutes on 2 cores (plus builds)
 #   BENCH_QUICK=1 bash scripts/bench.sh  # fewer samples and rounds, for checking the script
 #   BENCH_SKIP="native sizes" bash scripts/bench.sh  # reuse those parts from the last run's target/bench
-#                                          (parts: native sizes workerd rotation)
+#                                          (parts: native sizes workerd profile rotation)
 #
 # Leaves build/ as the normal (wasm-opt) build. Intermediate outputs: target/bench/.
 # All network traffic stays on 127.0.0.1 (the emulator and workerd).
@@ -58,6 +61,8 @@ noopt=$(sizes_of "without wasm-opt (--no-opt)")
 step "build with wasm-opt (the deployed build)"
 bash scripts/build.sh >"$out/build-opt.log" 2>&1 || { tail -20 "$out/build-opt.log" >&2; exit 1; }
 opt=$(sizes_of "with wasm-opt (deployed)")
+# What the deployed module's data section holds (panic locations, messages, tables…).
+node bench/wasm-data.mjs "$(wasm_file)" "$out/data.json" >/dev/null
 budget=$(cat size-budget.txt 2>/dev/null || echo null)
 # Bytes of the deployed .wasm that are its name section (kept unless the profile strips symbols).
 namesec=$(node bench/wasm-crates.mjs "$(wasm_file)" | node -e 'const j=JSON.parse(require("fs").readFileSync(0));console.log(j.sections["custom:name"]??0)')
@@ -98,6 +103,23 @@ if ! skip workerd; then
   timeout 600 node bench/workerd.mjs "$out/workerd.json"
 fi
 
+if ! skip profile; then
+  step "CPU profiles in workerd: where a sync's time goes (ours and the reference)"
+  # The deployed build, but keeping the wasm name section so the profile names Rust functions;
+  # build/ goes back to the deployed build afterwards.
+  rm -rf "$out/profiled"
+  BUILD_KEEP_NAMES=1 bash scripts/build.sh >"$out/build-profiled.log" 2>&1 || { tail -20 "$out/build-profiled.log" >&2; exit 1; }
+  cp -r build "$out/profiled"
+  bash scripts/build.sh >>"$out/build-profiled.log" 2>&1
+  n=400; [ -z "$quick" ] || n=100
+  for w in ours reference; do
+    for scenario in unchanged changed; do
+      PROFILE_N=$n PROFILE_BUILD="$out/profiled" timeout 300 \
+        node bench/profile.mjs "$out/profile-$w-$scenario.json" "$w" "$scenario"
+    done
+  done
+fi
+
 if ! skip rotation; then
   step "rotation latency: publication → cron tick → sync → first accepted token"
   [ -f build/index.js ] || bash scripts/build.sh
@@ -107,3 +129,5 @@ fi
 step "report"
 node bench/report.mjs "$out" BENCHMARKS.md
 echo "bench: wrote BENCHMARKS.md" >&2
+# The goals of issue 13, last, so that a regression shows at a glance.
+cat "$out/goals.txt"
