@@ -220,11 +220,12 @@ if (profiles['ours/unchanged'] && profiles['reference/unchanged']) {
   const label = { wasm: 'Rust code (wasm)', 'js glue': 'JS glue (build/index.js, wasm↔JS calls)', runtime: "the runtime's built-ins (fetch, streams, SQL, timers…)", v8: 'V8 itself ((program), GC)', 'js worker': "the Worker's own JavaScript" };
   const cols = Object.keys(profiles).filter((k) => profiles[k]);
   p("## Where a sync's CPU time goes", '');
-  p(`V8's sampling profiler through workerd's inspector (\`bench/profile.mjs\`, run by \`scripts/bench.sh\`; alone: \`node bench/profile.mjs OUT.json ours unchanged\`), ${profiles['ours/unchanged'].n} sequential syncs per column, sampling every ${profiles['ours/unchanged'].intervalUs} µs, on the deployed build keeping its function names. Each sample counts for the frame it was taken in. Milliseconds per sync, with the profiler's own overhead (it inflates all columns alike: compare columns, not these numbers with the table above).`, '');
+  p(`V8's sampling profiler through workerd's inspector (\`bench/profile.mjs\`, run by \`scripts/bench.sh\`; alone: \`node bench/profile.mjs OUT.json ours unchanged\`), ${profiles['ours/unchanged'].n} sequential syncs per column, sampling every ${profiles['ours/unchanged'].intervalUs} µs, on the deployed build keeping its function names. Each sample counts for the frame it was taken in. Milliseconds per sync (and the share of that column), with the profiler's own overhead (it inflates all columns alike: compare columns, not these numbers with the table above). The last column is where ours spends more than the reference, which is what issue 13 asks to attribute.`, '');
   p(`| where | ${cols.join(' | ')} | ours − reference, unchanged |`, `|---|${cols.map(() => '---').join('|')}|---|`);
   for (const c of cats) {
     const v = (k) => profiles[k]?.categories[c] ?? 0;
-    p(`| ${label[c]} | ${cols.map((k) => f2(v(k))).join(' | ')} | ${f2(v('ours/unchanged') - v('reference/unchanged'))} |`);
+    const cell = (k) => `${f2(v(k))} (${((100 * v(k)) / profiles[k].msPerSync).toFixed(0)}%)`;
+    p(`| ${label[c]} | ${cols.map(cell).join(' | ')} | ${f2(v('ours/unchanged') - v('reference/unchanged'))} |`);
   }
   p(`| **all** | ${cols.map((k) => `**${f2(profiles[k].msPerSync)}**`).join(' | ')} | **${f2(profiles['ours/unchanged'].msPerSync - profiles['reference/unchanged'].msPerSync)}** |`, '');
   p('The functions where ours spends most, unchanged (self time):', '');
