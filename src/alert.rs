@@ -196,24 +196,21 @@ mod tests {
     const T: u64 = 1_789_380_300_000;
 
     fn report(outcome: Outcome) -> TargetReport {
-        TargetReport {
+        let target = crate::config::Target {
             name: "prod".into(),
             zone_id: "z".into(),
             config_id: "c".into(),
+            sources: Vec::new(),
+        };
+        TargetReport {
             run_id: Some(12),
-            restored_from: None,
             outcome,
-            keys: Vec::new(),
-            kept: Vec::new(),
-            dropped: Vec::new(),
             diff: Some(Diff {
                 added: vec!["k2".into()],
                 removed: vec!["k1".into()],
                 unchanged: vec!["k0".into()],
                 changed: Vec::new(),
             }),
-            retained: Vec::new(),
-            warnings: Vec::new(),
             error: (outcome == Outcome::Failed).then(|| ErrorReport {
                 stage: Stage::Fetch,
                 code: "JWKS_UNAVAILABLE",
@@ -222,6 +219,7 @@ mod tests {
                 cloudflare_errors: Vec::new(),
                 live_kids: None,
             }),
+            ..TargetReport::new(&target)
         }
     }
 

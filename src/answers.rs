@@ -138,18 +138,6 @@ impl Answers {
 /// failure, see [`refused`]), `message`, and the hint.
 pub fn unavailable(target: &Target, e: ServiceError, message: String) -> TargetReport {
     TargetReport {
-        name: target.name.clone(),
-        zone_id: target.zone_id.clone(),
-        config_id: target.config_id.clone(),
-        run_id: None,
-        restored_from: None,
-        outcome: crate::report::Outcome::Failed,
-        keys: Vec::new(),
-        kept: Vec::new(),
-        dropped: Vec::new(),
-        diff: None,
-        retained: Vec::new(),
-        warnings: Vec::new(),
         error: Some(ErrorReport {
             stage: Stage::State,
             code: e.code(),
@@ -158,6 +146,7 @@ pub fn unavailable(target: &Target, e: ServiceError, message: String) -> TargetR
             cloudflare_errors: Vec::new(),
             live_kids: None,
         }),
+        ..TargetReport::new(target)
     }
 }
 

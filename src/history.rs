@@ -291,25 +291,21 @@ mod tests {
     use serde_json::json;
 
     fn report(outcome: Outcome) -> TargetReport {
-        TargetReport {
+        let target = crate::config::Target {
             name: "prod".into(),
             zone_id: "z".into(),
             config_id: "c".into(),
-            run_id: None,
-            restored_from: None,
+            sources: Vec::new(),
+        };
+        TargetReport {
             outcome,
-            keys: Vec::new(),
-            kept: Vec::new(),
-            dropped: Vec::new(),
             diff: Some(Diff {
                 added: vec!["new".into()],
                 removed: vec!["old".into()],
                 unchanged: vec!["same".into()],
                 changed: Vec::new(),
             }),
-            retained: Vec::new(),
-            warnings: Vec::new(),
-            error: None,
+            ..TargetReport::new(&target)
         }
     }
 

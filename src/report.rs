@@ -25,7 +25,7 @@
 use serde::Serialize;
 
 use crate::cloudflare::{ApiMessage, SymmetricKey};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Target};
 use crate::diff::Diff;
 use crate::error::{Error, ServiceError, Stage};
 use crate::grace::Retained;
@@ -158,6 +158,26 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
+    /// The report of a run of `target` that has not got anywhere yet: outcome `failed`, no keys,
+    /// no error. Every run starts from it, and reaches a successful outcome or sets `error`.
+    pub fn new(target: &Target) -> TargetReport {
+        TargetReport {
+            name: target.name.clone(),
+            zone_id: target.zone_id.clone(),
+            config_id: target.config_id.clone(),
+            run_id: None,
+            restored_from: None,
+            outcome: Outcome::Failed,
+            keys: Vec::new(),
+            kept: Vec::new(),
+            dropped: Vec::new(),
+            diff: None,
+            retained: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+
     /// True when the target failed.
     pub fn failed(&self) -> bool {
         self.outcome == Outcome::Failed
@@ -231,20 +251,16 @@ mod tests {
     use serde_json::{json, Value};
 
     fn report() -> TargetReport {
-        TargetReport {
+        let target = Target {
             name: "default".into(),
             zone_id: "z".into(),
             config_id: "c".into(),
+            sources: Vec::new(),
+        };
+        TargetReport {
             run_id: Some(3),
-            restored_from: None,
             outcome: Outcome::Unchanged,
-            keys: Vec::new(),
-            kept: Vec::new(),
-            dropped: Vec::new(),
-            diff: None,
-            retained: Vec::new(),
-            warnings: Vec::new(),
-            error: None,
+            ..TargetReport::new(&target)
         }
     }
 

@@ -143,21 +143,7 @@ impl<'a, C: Client> Run<'a, C> {
     /// its successful ends.
     fn blank(&self, target: &Target) -> TargetRun {
         TargetRun {
-            report: TargetReport {
-                name: target.name.clone(),
-                zone_id: target.zone_id.clone(),
-                config_id: target.config_id.clone(),
-                outcome: Outcome::Failed,
-                keys: Vec::new(),
-                kept: Vec::new(),
-                dropped: Vec::new(),
-                diff: None,
-                retained: Vec::new(),
-                warnings: Vec::new(),
-                error: None,
-                run_id: None,
-                restored_from: None,
-            },
+            report: TargetReport::new(target),
             written: None,
             first_missing: None,
         }
