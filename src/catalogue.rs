@@ -186,7 +186,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "FULL_REPLACEMENT_REFUSED",
         Stage::Plan,
-        "The IdP's keys (or a restored set) share no kid and alg with the live ones, which is what a wrong tenant, issuer or SYNC_TARGETS entry looks like: check JWKS_URL or OIDC_ISSUER. If intended (first sync onto placeholder keys, an IdP switch, undoing one), allow it once with `POST /?allow_full_replacement=true` (or `\"allow_full_replacement\": true` in the `POST /rollback` body), or always with ALLOW_FULL_REPLACEMENT=true.",
+        "The IdP's keys (or a restored set) keep none of the live ones: they share no kid and alg with them, or a shared kid and alg comes with other key material (the same kid with other key material counts as replacing the live key, not keeping it), which is what a wrong tenant, issuer or SYNC_TARGETS entry looks like: check JWKS_URL or OIDC_ISSUER. If intended (first sync onto placeholder keys, an IdP switch, undoing one), allow it once with `POST /?allow_full_replacement=true` (or `\"allow_full_replacement\": true` in the `POST /rollback` body), or always with ALLOW_FULL_REPLACEMENT=true.",
     ),
     e(
         "KEY_LIMIT_REACHED",

@@ -42,7 +42,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Whether a write that shares no `(kid, alg)` with a non-empty live configuration may go ahead
+/// Whether a write that keeps none of the keys of a non-empty live configuration may go ahead
 /// (see [`crate::plan::check_overlap`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FullReplacement {

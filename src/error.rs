@@ -367,6 +367,7 @@ mod tests {
                 PlanErrorKind::NoOverlap {
                     live: vec![],
                     desired: vec![],
+                    changed: vec![],
                     proposed: crate::plan::Proposed::IdpKeys,
                 },
                 PlanErrorKind::NoRoomToRestore {

@@ -3,11 +3,15 @@
 //! Pure: they take the diff and the counts, and return a refusal or a warning. Nothing is sent
 //! when one refuses.
 //! - **No overlap.** Real rotations overlap: an IdP publishes its next key while the current one
-//!   is still published, so a sync always keeps at least one live key. A key set that shares no
-//!   `(kid, alg)` with a non-empty live configuration is what a wrong tenant, a staging issuer or
-//!   a slip in `SYNC_TARGETS` looks like, and pushing it would reject every token at the edge at
-//!   once. It is refused unless allowed (issue 10, point 6). A rollback is judged the same way: a
-//!   restored set that shares nothing with live is a full replacement too.
+//!   is still published, so a sync always keeps at least one live key. A key set that keeps none
+//!   of the keys of a non-empty live configuration is what a wrong tenant, a staging issuer or a
+//!   slip in `SYNC_TARGETS` looks like, and pushing it would reject every token at the edge at
+//!   once. It is refused unless allowed (issue 10, point 6). A live key is kept only when the
+//!   write holds it with the same material (`unchanged` in the diff; keys the grace period
+//!   retains are live keys, so they are kept too): the same `(kid, alg)` with other material
+//!   (`changed`) replaces it, and every token it signed fails (a staging issuer that names its
+//!   key like production's). A rollback is judged the same way: a restored set that keeps no live
+//!   key is a full replacement too.
 //! - **Room beside kept keys.** Symmetric keys kept in the configuration count toward `MAX_KEYS`;
 //!   the IdP's keys get what is left, and a write with no room for any is refused. A restored set
 //!   is put back whole or not at all, so it must fit beside them.
@@ -48,12 +52,15 @@ impl Proposed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PlanErrorKind {
-    /// The desired keys share no `(kid, alg)` with the live ones, and that is not allowed.
+    /// The desired keys keep none of the live ones, and that is not allowed.
     NoOverlap {
-        /// Kids of the live asymmetric keys, all of which the write would remove.
+        /// Kids of the live asymmetric keys, all of which the write would remove or replace.
         live: Vec<String>,
         /// Kids of the keys the write would send.
         desired: Vec<String>,
+        /// Kids among `live` that the write sends under the same `(kid, alg)` with other key
+        /// material: replaced, not kept.
+        changed: Vec<String>,
         /// Where those keys come from.
         proposed: Proposed,
     },
@@ -103,13 +110,14 @@ impl fmt::Display for PlanError {
             PlanErrorKind::NoOverlap {
                 live,
                 desired,
+                changed,
                 proposed,
             } => write!(
                 f,
-                "{} ({}) share no kid and alg with the live keys ({}); a write would replace every live key at once, so nothing was written",
+                "{} ({}) {}; a write would replace every live key at once, so nothing was written",
                 proposed.what(),
                 desired.join(", "),
-                live.join(", ")
+                keep_none(live, changed)
             )?,
             PlanErrorKind::NoRoom { max_keys, kept } => write!(
                 f,
@@ -170,8 +178,10 @@ pub fn room_for_restore(
 /// The no-overlap rule over a [`Diff`] (whose identities are `(kid, alg)`, and whose `removed`
 /// never lists kept symmetric keys).
 ///
-/// Returns `Ok(None)` when the write keeps a live key, replaces an empty configuration, or is no
-/// write at all; `Ok(Some(warning))` when it replaces every live key and `allowance` allows it.
+/// Returns `Ok(None)` when the write keeps a live key with its material (`unchanged`), replaces
+/// an empty configuration, or is no write at all; `Ok(Some(warning))` when it replaces every live
+/// key and `allowance` allows it. A `changed` key (same `(kid, alg)`, other material) is replaced,
+/// not kept: tokens signed with the live material fail once it is written.
 ///
 /// # Errors
 /// `FULL_REPLACEMENT_REFUSED` when it replaces every live key and `allowance` is
@@ -190,8 +200,9 @@ pub fn check_overlap(
             return Err(PlanError {
                 url: url.to_owned(),
                 kind: PlanErrorKind::NoOverlap {
-                    live: diff.removed.clone(),
-                    desired: diff.added.clone(),
+                    live: replaced(diff),
+                    desired: desired(diff),
+                    changed: diff.changed.clone(),
                     proposed,
                 },
             })
@@ -204,15 +215,40 @@ pub fn check_overlap(
     };
     Ok(Some(format!(
         "full replacement allowed by {by}: every live key ({}) is replaced by {} ({})",
-        diff.removed.join(", "),
+        replaced(diff).join(", "),
         proposed.whose(),
-        diff.added.join(", ")
+        desired(diff).join(", ")
     )))
 }
 
-/// True when the write behind `diff` keeps none of the live asymmetric keys.
+/// True when the write behind `diff` keeps none of the live asymmetric keys: some are live, and
+/// none is sent with the same material. Every live asymmetric key is `removed`, `changed` or
+/// `unchanged`.
 fn replaces_all(diff: &Diff) -> bool {
-    diff.unchanged.is_empty() && diff.changed.is_empty() && !diff.removed.is_empty()
+    diff.unchanged.is_empty() && !(diff.removed.is_empty() && diff.changed.is_empty())
+}
+
+/// The kids of the live keys a write that [`replaces_all`] takes away: those it replaces with
+/// other material, then those it removes.
+fn replaced(diff: &Diff) -> Vec<String> {
+    diff.changed.iter().chain(&diff.removed).cloned().collect()
+}
+
+/// The kids a write that [`replaces_all`] sends: those with new material, then the new ones.
+fn desired(diff: &Diff) -> Vec<String> {
+    diff.changed.iter().chain(&diff.added).cloned().collect()
+}
+
+/// Why the keys sent keep none of the `live` ones: `share no kid and alg with the live keys (a)`,
+/// or, when some are `changed`, `keep none of the live keys (a, b): a comes with the same kid and
+/// alg but other key material, which replaces the live key`.
+fn keep_none(live: &[String], changed: &[String]) -> String {
+    let live = live.join(", ");
+    match changed {
+        [] => format!("share no kid and alg with the live keys ({live})"),
+        [one] => format!("keep none of the live keys ({live}): {one} comes with the same kid and alg but other key material, which replaces the live key"),
+        many => format!("keep none of the live keys ({live}): {} come with the same kid and alg but other key material, which replaces the live keys", many.join(", ")),
+    }
 }
 
 /// The warning for a sync whose only overlap with live is the keys the grace period retains:
@@ -223,9 +259,9 @@ fn replaces_all(diff: &Diff) -> bool {
 pub fn retained_only_overlap(idp_diff: &Diff) -> Option<String> {
     replaces_all(idp_diff).then(|| {
         format!(
-            "the IdP's keys ({}) share no kid and alg with the live keys ({}); only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER",
-            idp_diff.added.join(", "),
-            idp_diff.removed.join(", ")
+            "the IdP's keys ({}) {}; only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER",
+            desired(idp_diff).join(", "),
+            keep_none(&replaced(idp_diff), &idp_diff.changed)
         )
     })
 }
@@ -309,8 +345,8 @@ mod tests {
             diff(&["new"], &[], &["old"], &[]),
             // Rotation step 2: the retired key leaves, one stays.
             diff(&[], &["old"], &["new"], &[]),
-            // New material under a live (kid, alg) still overlaps.
-            diff(&[], &[], &[], &["k"]),
+            // New material under one live (kid, alg), another live key kept as it is.
+            diff(&[], &[], &["a"], &["k"]),
             // An empty configuration (or one holding only kept symmetric keys).
             diff(&["a", "b"], &[], &[], &[]),
             diff(&[], &[], &["a"], &[]),
@@ -321,6 +357,45 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    /// H1: the same `(kid, alg)` with other material replaces the live key, so a write whose
+    /// only "overlap" is such a key keeps nothing live (a staging issuer naming its key like
+    /// production's), and is refused like one sharing no kid.
+    #[test]
+    fn a_changed_key_is_a_replacement_not_an_overlap() {
+        let only_changed = diff(&[], &[], &[], &["signing-key"]);
+        let e = check_overlap(
+            &only_changed,
+            FullReplacement::Refused,
+            Proposed::IdpKeys,
+            "u",
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "FULL_REPLACEMENT_REFUSED");
+        assert_eq!(
+            e.to_string(),
+            "the IdP's keys (signing-key) keep none of the live keys (signing-key): signing-key comes with the same kid and alg but other key material, which replaces the live key; a write would replace every live key at once, so nothing was written; u"
+        );
+        let e = check_overlap(
+            &diff(&["new"], &["old"], &[], &["k1", "k2"]),
+            FullReplacement::Refused,
+            Proposed::RestoredSet,
+            "u",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the restored keys (k1, k2, new) keep none of the live keys (k1, k2, old): k1, k2 come with the same kid and alg but other key material, which replaces the live keys; a write would replace every live key at once, so nothing was written; u"
+        );
+        assert_eq!(
+            check_overlap(&only_changed, FullReplacement::AllowedBySetting, Proposed::IdpKeys, "u").unwrap(),
+            Some("full replacement allowed by ALLOW_FULL_REPLACEMENT: every live key (signing-key) is replaced by the IdP's (signing-key)".into())
+        );
+        assert_eq!(
+            retained_only_overlap(&only_changed),
+            Some("the IdP's keys (signing-key) keep none of the live keys (signing-key): signing-key comes with the same kid and alg but other key material, which replaces the live key; only the grace period (RETAIN_REMOVED_KEYS_FOR) keeps those live, and they go when it ends: if this is not a rotation, check JWKS_URL or OIDC_ISSUER".into())
+        );
     }
 
     #[test]

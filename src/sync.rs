@@ -92,8 +92,8 @@ pub async fn run_target<C: Client>(
 ///
 /// `write` false previews the restore. `DRY_RUN` does not apply: a restore is an operator's
 /// explicit request, typically made while `DRY_RUN` pauses the cron (README, "Rollback"). A set
-/// that shares no `(kid, alg)` with the live keys needs `config.full_replacement` to allow it, as
-/// a sync does (the body of `POST /rollback` can allow it once).
+/// that keeps none of the live keys (see [`plan::check_overlap`]) needs `config.full_replacement`
+/// to allow it, as a sync does (the body of `POST /rollback` can allow it once).
 pub async fn restore_target<C: Client>(
     client: &C,
     config: &Config,

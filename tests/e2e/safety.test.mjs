@@ -4,6 +4,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { start, defaultEnv, ids, ZONE, CONFIG, CF_TOKEN } from './harness.mjs';
+import { generateKeyPair } from '../../emulator/index.mjs';
 
 let h;
 let placeholder;
@@ -33,6 +34,32 @@ test('a write that would replace every live key is refused, in the sync and the 
   }
   assert.equal(h.puts().length, 0);
   assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG), [placeholder]);
+});
+
+test('the same kid and alg with other key material is a replacement, not an overlap', async () => {
+  // Live: production's key. The source now serves a staging issuer's key under the same kid and
+  // alg: every production token would fail once it is written.
+  const [current] = h.emu.idp('main').keys;
+  const staging = generateKeyPair({ alg: current.alg, kid: current.kid }).jwk;
+  h.emu.setStoredKeys(ZONE, CONFIG, [staging]);
+  for (const send of [h.post, h.get]) {
+    const r = await send('/');
+    assert.equal(r.status, 502);
+    const [t] = r.body.targets;
+    assert.deepEqual([t.outcome, t.error.stage, t.error.code], ['failed', 'plan', 'FULL_REPLACEMENT_REFUSED']);
+    assert.equal(
+      t.error.message.split('; ')[0],
+      `the IdP's keys (${current.kid}) keep none of the live keys (${current.kid}): ${current.kid} comes with the same kid and alg but other key material, which replaces the live key`,
+    );
+    assert.match(t.error.hint, /same kid with other key material/);
+    assert.deepEqual(t.diff, { added: [], removed: [], unchanged: [], changed: [current.kid] });
+  }
+  assert.equal(h.puts().length, 0);
+  assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG), [staging]);
+  // Allowed once, it goes ahead.
+  const r = await h.post('/?allow_full_replacement=true');
+  assert.equal(r.body.targets[0].outcome, 'updated', JSON.stringify(r.body));
+  assert.equal(h.emu.storedKeys(ZONE, CONFIG)[0].x ?? h.emu.storedKeys(ZONE, CONFIG)[0].n, current.x ?? current.n);
 });
 
 test('POST /?allow_full_replacement=true allows it once, with a warning', async () => {
