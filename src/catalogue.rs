@@ -191,7 +191,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "KEY_LIMIT_REACHED",
         Stage::Plan,
-        "The symmetric keys kept in the configuration take every MAX_KEYS slot, leaving none for the IdP's keys (or too few for a restored set, which is put back whole): raise MAX_KEYS if the account allows more, or move the symmetric keys to a separate configuration.",
+        "The symmetric keys kept in the configuration take every MAX_KEYS slot, leaving none for the IdP's keys, or fewer than the sources merged into the target (each source keeps at least one key), or too few for a restored set (which is put back whole): raise MAX_KEYS if the account allows more, or move the symmetric keys to a separate configuration.",
     ),
     e(
         "CF_AUTH_MALFORMED",

@@ -279,6 +279,18 @@ impl Config {
                 )),
             }
         }
+        for t in targets.iter().filter(|t| t.sources.len() > jwks.max_keys) {
+            // Each source keeps at least one key (jwks::select), or a merge could lock out the
+            // users of the source that lost every key.
+            let urls: Vec<&str> = t.sources.iter().map(Source::url).collect();
+            problems.push(format!(
+                "MAX_KEYS ({}) is less than the {} sources of target {:?} ({}), and each source keeps at least one key: raise MAX_KEYS or merge fewer sources",
+                jwks.max_keys,
+                urls.len(),
+                t.name,
+                urls.join(", ")
+            ));
+        }
         if let Some(alg) = get("RSA_DEFAULT_ALG") {
             match Alg::parse(&alg) {
                 Some(a) if a.is_rsa() => jwks.rsa_default_alg = a,
@@ -777,6 +789,25 @@ mod tests {
                 "SYNC_TARGETS[2].sources must list at least one {\"jwks_url\"} or {\"issuer\"}",
             ]
         );
+    }
+
+    /// H2: a merged target needs a MAX_KEYS slot per source, checked with the settings.
+    #[test]
+    fn max_keys_below_a_targets_source_count_is_a_problem() {
+        let json = format!(
+            r#"[{{"name":"api","zone_id":"{ZONE}","config_id":"{CONFIG}",
+                 "sources":[{{"jwks_url":"https://old.example/jwks"}},{{"issuer":"https://new.example"}}]}}]"#
+        );
+        assert_eq!(
+            problems(&[("SYNC_TARGETS", &json), ("CF_API_TOKEN", "tok"), ("MAX_KEYS", "1")]),
+            vec!["MAX_KEYS (1) is less than the 2 sources of target \"api\" (https://old.example/jwks, https://new.example), and each source keeps at least one key: raise MAX_KEYS or merge fewer sources"]
+        );
+        let c = load(&[
+            ("SYNC_TARGETS", &json),
+            ("CF_API_TOKEN", "tok"),
+            ("MAX_KEYS", "2"),
+        ]);
+        assert_eq!(c.unwrap().jwks.max_keys, 2);
     }
 
     #[test]

@@ -379,6 +379,11 @@ mod tests {
                     max_keys: 1,
                     kept: 1,
                 },
+                PlanErrorKind::NoRoomForSources {
+                    max_keys: 2,
+                    kept: 1,
+                    sources: vec![],
+                },
             ]
             .map(|kind| {
                 Error::Plan(PlanError {

@@ -13,8 +13,10 @@
 //!   key like production's). A rollback is judged the same way: a restored set that keeps no live
 //!   key is a full replacement too.
 //! - **Room beside kept keys.** Symmetric keys kept in the configuration count toward `MAX_KEYS`;
-//!   the IdP's keys get what is left, and a write with no room for any is refused. A restored set
-//!   is put back whole or not at all, so it must fit beside them.
+//!   the IdP's keys get what is left, and a write with no room for any is refused, as is one with
+//!   fewer slots left than the target merges sources (each source keeps at least one key, or its
+//!   users are locked out). A restored set is put back whole or not at all, so it must fit beside
+//!   them.
 
 use std::fmt;
 
@@ -71,6 +73,16 @@ pub enum PlanErrorKind {
         /// Symmetric keys kept.
         kept: usize,
     },
+    /// Kept symmetric keys leave fewer slots of `MAX_KEYS` than the target has sources, each of
+    /// which keeps at least one key.
+    NoRoomForSources {
+        /// `MAX_KEYS`.
+        max_keys: usize,
+        /// Symmetric keys kept.
+        kept: usize,
+        /// The URLs of the target's sources, as configured.
+        sources: Vec<String>,
+    },
     /// A restored set does not fit beside the kept symmetric keys under `MAX_KEYS`.
     NoRoomToRestore {
         /// `MAX_KEYS`.
@@ -96,9 +108,9 @@ impl PlanError {
     pub fn code(&self) -> &'static str {
         match self.kind {
             PlanErrorKind::NoOverlap { .. } => "FULL_REPLACEMENT_REFUSED",
-            PlanErrorKind::NoRoom { .. } | PlanErrorKind::NoRoomToRestore { .. } => {
-                "KEY_LIMIT_REACHED"
-            }
+            PlanErrorKind::NoRoom { .. }
+            | PlanErrorKind::NoRoomForSources { .. }
+            | PlanErrorKind::NoRoomToRestore { .. } => "KEY_LIMIT_REACHED",
         }
     }
 }
@@ -123,6 +135,17 @@ impl fmt::Display for PlanError {
                 f,
                 "{kept} symmetric key(s) kept in the configuration take all {max_keys} slots of MAX_KEYS, leaving none for the IdP's keys; nothing was written"
             )?,
+            PlanErrorKind::NoRoomForSources {
+                max_keys,
+                kept,
+                sources,
+            } => write!(
+                f,
+                "{kept} symmetric key(s) kept in the configuration leave {} of the {max_keys} slots of MAX_KEYS, fewer than the {} sources merged into this target ({}), each of which keeps at least one key; nothing was written",
+                max_keys.saturating_sub(*kept),
+                sources.len(),
+                sources.join(", ")
+            )?,
             PlanErrorKind::NoRoomToRestore {
                 max_keys,
                 kept,
@@ -138,18 +161,34 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-/// How many of `max_keys` slots are left for the IdP's keys beside `kept` symmetric keys.
+/// How many of `max_keys` slots are left for the IdP's keys beside `kept` symmetric keys, for a
+/// target that merges the keys of `sources` (their URLs, for the message).
 ///
 /// # Errors
-/// `KEY_LIMIT_REACHED` when none is left.
-pub fn room_for_idp_keys(max_keys: usize, kept: usize, url: &str) -> Result<usize, PlanError> {
-    match max_keys.checked_sub(kept) {
-        Some(room) if room > 0 => Ok(room),
-        _ => Err(PlanError {
-            url: url.to_owned(),
-            kind: PlanErrorKind::NoRoom { max_keys, kept },
-        }),
-    }
+/// `KEY_LIMIT_REACHED` when none is left, or fewer than `sources`: each source keeps at least one
+/// key (see [`crate::jwks::select`]), so that no source of a merge loses every key.
+pub fn room_for_idp_keys(
+    max_keys: usize,
+    kept: usize,
+    sources: &[&str],
+    url: &str,
+) -> Result<usize, PlanError> {
+    let room = max_keys.saturating_sub(kept);
+    let kind = if room == 0 {
+        PlanErrorKind::NoRoom { max_keys, kept }
+    } else if room < sources.len() {
+        PlanErrorKind::NoRoomForSources {
+            max_keys,
+            kept,
+            sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    } else {
+        return Ok(room);
+    };
+    Err(PlanError {
+        url: url.to_owned(),
+        kind,
+    })
 }
 
 /// Whether a restored set of `restored` keys fits beside `kept` symmetric keys under `max_keys`.
@@ -413,15 +452,28 @@ mod tests {
 
     #[test]
     fn kept_keys_leave_the_rest_of_max_keys() {
-        assert_eq!(room_for_idp_keys(16, 0, "u"), Ok(16));
-        assert_eq!(room_for_idp_keys(4, 3, "u"), Ok(1));
+        assert_eq!(room_for_idp_keys(16, 0, &["a"], "u"), Ok(16));
+        assert_eq!(room_for_idp_keys(4, 3, &["a"], "u"), Ok(1));
         for (max, kept) in [(4, 4), (4, 6)] {
-            let e = room_for_idp_keys(max, kept, "u").unwrap_err();
+            let e = room_for_idp_keys(max, kept, &["a"], "u").unwrap_err();
             assert_eq!(e.code(), "KEY_LIMIT_REACHED");
         }
         assert_eq!(
-            room_for_idp_keys(2, 2, "u").unwrap_err().to_string(),
+            room_for_idp_keys(2, 2, &["a"], "u").unwrap_err().to_string(),
             "2 symmetric key(s) kept in the configuration take all 2 slots of MAX_KEYS, leaving none for the IdP's keys; nothing was written; u"
+        );
+    }
+
+    /// H2: a merged target needs a slot per source beside the kept keys.
+    #[test]
+    fn kept_keys_must_leave_a_slot_per_source() {
+        let two = ["https://old.example/jwks", "https://new.example/jwks"];
+        assert_eq!(room_for_idp_keys(4, 2, &two, "u"), Ok(2));
+        let e = room_for_idp_keys(4, 3, &two, "u").unwrap_err();
+        assert_eq!(e.code(), "KEY_LIMIT_REACHED");
+        assert_eq!(
+            e.to_string(),
+            "3 symmetric key(s) kept in the configuration leave 1 of the 4 slots of MAX_KEYS, fewer than the 2 sources merged into this target (https://old.example/jwks, https://new.example/jwks), each of which keeps at least one key; nothing was written; u"
         );
     }
 }

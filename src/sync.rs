@@ -12,12 +12,13 @@
 //!
 //! # `MAX_KEYS`
 //! Kept symmetric keys can never be dropped (a write without them would destroy their secret), so
-//! they take their slots first; the IdP's keys get the slots left (none left is
-//! `KEY_LIMIT_REACHED`); keys retained by the grace period get whatever room remains after both.
+//! they take their slots first; the IdP's keys get the slots left (none left, or fewer than the
+//! target's sources, each of which keeps a key, is `KEY_LIMIT_REACHED`); keys retained by the
+//! grace period get whatever room remains after both.
 //! A restored set is put back whole or not at all: with the kept keys it must fit.
 
 use crate::cloudflare::{self, LiveKeys, Operation, WriteError};
-use crate::config::{Config, Target};
+use crate::config::{Config, Source, Target};
 use crate::diff::{diff, holds_exactly};
 use crate::error::Error;
 use crate::grace::{self, FirstMissing};
@@ -172,7 +173,8 @@ impl<'a, C: Client> Run<'a, C> {
         if kept > 0 {
             // Kept keys count toward MAX_KEYS: the IdP's keys get what is left.
             let url = self.config_url(target);
-            let room = plan::room_for_idp_keys(opts.max_keys, kept, &url)?;
+            let sources: Vec<&str> = target.sources.iter().map(Source::url).collect();
+            let room = plan::room_for_idp_keys(opts.max_keys, kept, &sources, &url)?;
             if set.keys.len() > room {
                 let limited = Options {
                     max_keys: room,
@@ -391,7 +393,7 @@ impl<'a, C: Client> Run<'a, C> {
 mod tests {
     use super::*;
     use crate::cloudflare::ApiMessage;
-    use crate::config::{FullReplacement, Secret, Source};
+    use crate::config::{FullReplacement, Secret};
     use crate::error::Stage;
     use crate::http::fake::{block_on, FakeClient};
     use crate::http::{Response, TransportError};
@@ -1152,6 +1154,57 @@ mod tests {
         let t = run_one(&c, &cfg, Mode::Sync);
         let e = t.error.unwrap();
         assert_eq!((e.stage, e.code), (Stage::Plan, "KEY_LIMIT_REACHED"));
+        assert!(c.sent_to(Method::Patch).is_empty() && c.sent_to(Method::Put).is_empty());
+    }
+
+    /// H2: the re-selection under the room kept symmetric keys leave still keeps a key of each
+    /// source of a merged target (the ranking alone keeps the first source's keys).
+    #[test]
+    fn room_beside_kept_keys_keeps_a_key_of_each_source() {
+        let c = scripted(&[a(), c_key()], &[a(), hs("h1"), hs("h2")]);
+        c.json(
+            Method::Get,
+            NEW_URL,
+            200,
+            &json!({ "keys": [b()] }).to_string(),
+        );
+        answer(&c, Method::Patch, &[a(), b(), hs("h1"), hs("h2")]);
+        let mut cfg = config(&[JWKS_URL, NEW_URL]);
+        cfg.jwks.max_keys = 4;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), b(), hs("h1"), hs("h2")]})]
+        );
+        let drops: Vec<(Option<&str>, &str)> = t
+            .dropped
+            .iter()
+            .map(|d| (d.kid.as_deref(), d.reason.code()))
+            .collect();
+        assert_eq!(drops, vec![(Some("c"), "OVER_LIMIT")]);
+    }
+
+    /// H2: fewer slots beside the kept keys than sources fails before any write, naming them.
+    #[test]
+    fn fewer_slots_than_sources_beside_kept_keys_fails_before_any_write() {
+        let c = scripted(&[a()], &[a(), hs("h1"), hs("h2")]);
+        c.json(
+            Method::Get,
+            NEW_URL,
+            200,
+            &json!({ "keys": [b()] }).to_string(),
+        );
+        let mut cfg = config(&[JWKS_URL, NEW_URL]);
+        cfg.jwks.max_keys = 3;
+        let t = run_one(&c, &cfg, Mode::Sync);
+        let e = t.error.unwrap();
+        assert_eq!((e.stage, e.code), (Stage::Plan, "KEY_LIMIT_REACHED"));
+        assert_eq!(
+            e.message,
+            format!("2 symmetric key(s) kept in the configuration leave 1 of the 3 slots of MAX_KEYS, fewer than the 2 sources merged into this target ({JWKS_URL}, {NEW_URL}), each of which keeps at least one key; nothing was written; {}", config_url())
+        );
+        assert!(e.hint.contains("each source"), "{}", e.hint);
         assert!(c.sent_to(Method::Patch).is_empty() && c.sent_to(Method::Put).is_empty());
     }
 

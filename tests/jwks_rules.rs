@@ -1446,6 +1446,111 @@ mod sources {
         }
     }
 
+    fn kids(set: &KeySet) -> Vec<&str> {
+        set.keys.iter().map(|k| k.kid()).collect()
+    }
+
+    fn limit(max_keys: usize) -> Options {
+        Options {
+            max_keys,
+            ..Options::default()
+        }
+    }
+
+    /// H2: over `max_keys`, each source keeps its best-ranked key before the ranking fills the
+    /// rest; the ranking alone (ties in source order) would keep only the first source's keys.
+    #[test]
+    fn over_the_limit_every_source_keeps_its_best_key() {
+        let a = ex(
+            "https://old.example/jwks",
+            vec![rsa("a1"), rsa("a2"), rsa("a3")],
+        );
+        let b = ex("https://new.example/jwks", vec![ec256("b1"), ec384("b2")]);
+        let set = select(&[a, b], &limit(2)).unwrap();
+        assert_eq!(kids(&set), ["a1", "b1"]);
+        assert_eq!(
+            drops(&set),
+            [(1, "OVER_LIMIT"), (2, "OVER_LIMIT"), (1, "OVER_LIMIT")]
+        );
+        let a = ex(
+            "https://old.example/jwks",
+            vec![rsa("a1"), rsa("a2"), rsa("a3")],
+        );
+        let b = ex("https://new.example/jwks", vec![ec256("b1"), ec384("b2")]);
+        let set = select(&[a, b], &limit(4)).unwrap();
+        assert_eq!(
+            kids(&set),
+            ["a1", "a2", "a3", "b1"],
+            "then by ranking, ties in source order"
+        );
+    }
+
+    /// The review's scenario: Entra (eleven keys with current certificates, which rank first)
+    /// merged with a new IdP whose keys have none, under MAX_KEYS 4.
+    #[test]
+    fn an_idp_migration_off_entra_keeps_the_new_idps_key() {
+        let body = include_bytes!("fixtures/jwks/real/entra-common-v2-keys-flap-a-11keys.json");
+        let opts = Options {
+            max_keys: 4,
+            now_unix_s: 1_767_225_600,
+            ..Options::default()
+        };
+        let entra = extract(
+            body,
+            None,
+            "https://login.microsoftonline.com/common",
+            &opts,
+        )
+        .unwrap();
+        let new = ex(
+            "https://new.example/jwks",
+            vec![ec256("new-1"), ec256("new-2")],
+        );
+        let set = select(&[entra, new], &opts).unwrap();
+        // Entra's three best-ranked keys (newest notBefore: EngR 2024-05-27, 23nt 05-22, W2Dc
+        // 05-20 19:30; `openssl x509 -dates`), in source order, then the new IdP's first key.
+        assert_eq!(
+            kids(&set),
+            [
+                "W2DcSeRYxeHTB_dQGxcvTCuvRDY",
+                "23ntaxfH9Gk-8D_USzoAJgwjyt8",
+                "EngR4Vzr4KsOR7allG7pwvY8T2w",
+                "new-1"
+            ]
+        );
+    }
+
+    /// A key a later source publishes again is that source's key too: kept for it, rather
+    /// than a key of its own it does not have.
+    #[test]
+    fn a_key_shared_by_two_sources_keeps_both() {
+        let a = ex(
+            "https://old.example/jwks",
+            vec![rsa("a1"), rsa("a2"), ec256("shared")],
+        );
+        let b = ex("https://new.example/jwks", vec![ec256("shared")]);
+        let set = select(&[a, b], &limit(2)).unwrap();
+        assert_eq!(kids(&set), ["a1", "shared"]);
+        assert_eq!(
+            drops(&set),
+            [(1, "OVER_LIMIT"), (0, "DUPLICATE")],
+            "b's copy is a duplicate of a's"
+        );
+    }
+
+    /// More sources than slots cannot keep a key of each: refused, naming them all.
+    #[test]
+    fn more_sources_than_max_keys_is_refused() {
+        let a = ex("https://old.example/jwks", vec![rsa("a1")]);
+        let b = ex("https://new.example/jwks", vec![ec256("b1")]);
+        let e = select(&[a, b], &limit(1)).unwrap_err();
+        assert_eq!(e.code(), "JWKS_BAD_OPTIONS");
+        assert_eq!(
+            e.to_string(),
+            "invalid jwks options; max_keys 1 is less than the 2 sources merged, and each source keeps at least one key; https://old.example/jwks, https://new.example/jwks"
+        );
+    }
+
     #[test]
     fn no_sources_is_no_usable_keys() {
         assert_eq!(

@@ -64,7 +64,8 @@ pub struct Options {
     /// Default RS256, as Cloudflare does (api.mdx, message 110003).
     pub rsa_default_alg: Alg,
     /// Most keys to output, in keys. Default 16 (Cloudflare's per-configuration default since the
-    /// 2026-08-27 changelog; older accounts are held to 4). Must be at least 1.
+    /// 2026-08-27 changelog; older accounts are held to 4). Must be at least 1, and at least the
+    /// number of sources given to [`select`] (each keeps one key).
     pub max_keys: usize,
     /// Current time, in Unix seconds, used to tell expired `x5c` certificates when ranking over
     /// the limit. Default 0 (nothing counts as expired).
@@ -106,21 +107,34 @@ pub fn extract(
 
 /// Several sources' candidates (e.g. two IdPs during a migration) → one key set.
 ///
-/// In order: a source with no usable key fails the whole set with `JWKS_NO_USABLE_KEYS` naming
-/// that source (a merge must not push one IdP's keys without the other's); exact duplicates of
-/// (`kid`, `alg`, material) collapse to the first (`DUPLICATE`);
-/// the same (`kid`, `alg`) with different material fails with `JWKS_AMBIGUOUS_KID` (B08; API
-/// Shield requires unique `{alg,kid}` pairs); over `max_keys`, keys are ranked (current `x5c`
-/// leaf certificates newest `notBefore` first, then keys without certificate dates, then expired
-/// certificates; ties in source order) and the rest dropped as `OVER_LIMIT`; an empty result
-/// fails with `JWKS_NO_USABLE_KEYS`, listing every drop (B04, B12: never push an empty set).
+/// In order: a source with no usable key fails the whole set (a merge must not push one IdP's
+/// keys without the other's); exact duplicates of (`kid`, `alg`, material) collapse to the first
+/// (`DUPLICATE`); the same (`kid`, `alg`) with different material fails (B08; API Shield requires
+/// unique `{alg,kid}` pairs); over `max_keys`, each source first keeps its best-ranked key (a key
+/// two sources publish counts for both), so no source of a merge loses every key, then the
+/// remaining slots go by rank (current `x5c` leaf certificates newest `notBefore` first, then
+/// keys without certificate dates, then expired certificates; ties in source order), and the
+/// rest is dropped as `OVER_LIMIT`; an empty result fails (B04, B12: never push an empty set).
+/// The keys come out in source order, whatever their rank.
 ///
 /// The sources are borrowed, so the same candidates can be selected again under another limit.
+///
+/// # Errors
+/// `options` phase: `JWKS_BAD_OPTIONS` for invalid options, or when `max_keys` is less than the
+/// number of sources (each keeps at least one key; the error's URL lists them all).
+/// `normalize` phase: `JWKS_NO_USABLE_KEYS` naming the source without a usable key (with
+/// [`JwksError::dropped`]), or for no sources at all; `JWKS_AMBIGUOUS_KID` naming the kid and
+/// both entries.
 pub fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, JwksError> {
     select::select(sources, opts)
 }
 
 /// [`extract`] then [`select`] for one document.
+///
+/// # Errors
+/// Those of [`extract`], then those of [`select`]: `JWKS_AMBIGUOUS_KID`, or
+/// `JWKS_NO_USABLE_KEYS` when every key was dropped (each with its reason in
+/// [`JwksError::dropped`]).
 pub fn normalize(
     body: &[u8],
     content_type: Option<&str>,
@@ -131,8 +145,13 @@ pub fn normalize(
 }
 
 /// One JWK value (e.g. as Cloudflare returns a live key) → a [`PublicJwk`], with the same per-key
-/// rules as [`extract`] but no set-level refusal: secret material is returned as
-/// [`DropReason::PrivateMember`] / [`DropReason::Symmetric`].
+/// rules as [`extract`] but no set-level refusal. `rsa_default_alg` is the `alg` given to an RSA
+/// key without one (recorded as inferred).
+///
+/// # Errors
+/// The [`DropReason`] the per-key rules give the value (`UNSUPPORTED_KTY`, `MISSING_KID`,
+/// `RSA_TOO_SMALL`…); secret material is returned as [`DropReason::PrivateMember`] /
+/// [`DropReason::Symmetric`], naming the member, never its value.
 pub fn decode_key(
     value: &serde_json::Value,
     rsa_default_alg: Alg,

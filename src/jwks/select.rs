@@ -87,11 +87,23 @@ pub(crate) fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, Jw
         .collect::<Vec<_>>()
         .join(", ");
     check_options(opts, &all_urls)?;
+    if sources.len() > opts.max_keys {
+        // Each source keeps at least one key (see `over_limit`): no room for that.
+        let detail = format!(
+            "max_keys {} is less than the {} sources merged, and each source keeps at least one key",
+            opts.max_keys,
+            sources.len()
+        );
+        return Err(JwksError::new(ErrorKind::BadOptions, &all_urls, detail));
+    }
     // (source number, dropped) so the final list can be ordered by source, then index.
     let mut dropped: Vec<(usize, Dropped)> = Vec::new();
     // Kept candidates with their source number, in source order.
     // Candidates are borrowed: only the keys kept are copied, into the result.
     let mut kept: Vec<(usize, &Candidate)> = Vec::new();
+    // (index in `kept`, source number) of each key a later source published again: it is that
+    // source's key too.
+    let mut republished: Vec<(usize, usize)> = Vec::new();
     let mut by_id: BTreeMap<(&str, Alg), usize> = BTreeMap::new();
     for (src, ex) in sources.iter().enumerate() {
         // Every source must contribute: in a merge, the others' keys alone would remove the
@@ -103,19 +115,20 @@ pub(crate) fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, Jw
         for c in &ex.candidates {
             // Identity is (kid, alg), not kid alone (B09): the same kid may carry several algs.
             let id = (c.jwk.kid.as_str(), c.jwk.alg);
-            match by_id.get(&id).and_then(|&i| kept.get(i)) {
+            match by_id.get(&id).and_then(|&i| Some((i, kept.get(i)?))) {
                 None => {
                     by_id.insert(id, kept.len());
                     kept.push((src, c));
                 }
-                Some((_, first)) if first.jwk.material == c.jwk.material => {
+                Some((i, (_, first))) if first.jwk.material == c.jwk.material => {
                     // B08: the same key served twice collapses to one.
                     let reason = DropReason::Duplicate {
                         kept_index: first.index,
                     };
                     dropped.push((src, left_out(c, reason)));
+                    republished.push((i, src));
                 }
-                Some((first_src, first)) => {
+                Some((_, (first_src, first))) => {
                     // B08: same (kid, alg), different material: a guess could pick the wrong key.
                     let first_url = sources
                         .get(*first_src)
@@ -143,19 +156,7 @@ pub(crate) fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, Jw
     }
 
     if kept.len() > opts.max_keys {
-        // Certificates are decoded only here, only when over the limit.
-        let mut order: Vec<(usize, (u8, Reverse<i64>))> = kept
-            .iter()
-            .enumerate()
-            .map(|(i, (_, c))| (i, rank(c, opts.now_unix_s)))
-            .collect();
-        order.sort_by_key(|&(_, r)| r);
-        let mut chosen = vec![false; kept.len()];
-        for &(i, _) in order.iter().take(opts.max_keys) {
-            if let Some(slot) = chosen.get_mut(i) {
-                *slot = true;
-            }
-        }
+        let chosen = over_limit(&kept, &republished, sources.len(), opts);
         let mut rest = Vec::with_capacity(opts.max_keys);
         for ((src, c), keep) in kept.into_iter().zip(chosen) {
             if keep {
@@ -179,6 +180,56 @@ pub(crate) fn select(sources: &[Extracted], opts: &Options) -> Result<KeySet, Jw
         keys: kept.into_iter().map(|(_, c)| c.jwk.clone()).collect(),
         dropped,
     })
+}
+
+/// Which of `kept` (with their source numbers, of `sources` sources) stay under
+/// `opts.max_keys`, which must be at least `sources`: first each source's best-ranked key (a key
+/// a later source published again, listed in `republished`, is that source's key too), so no
+/// source of a merge loses every key (its users would be locked out), then the remaining slots
+/// by [`rank`].
+fn over_limit(
+    kept: &[(usize, &Candidate)],
+    republished: &[(usize, usize)],
+    sources: usize,
+    opts: &Options,
+) -> Vec<bool> {
+    // Certificates are decoded only here, only when over the limit.
+    let mut order: Vec<(usize, (u8, Reverse<i64>))> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, (_, c))| (i, rank(c, opts.now_unix_s)))
+        .collect();
+    order.sort_by_key(|&(_, r)| r);
+    let mut chosen = vec![false; kept.len()];
+    let mut covered = vec![false; sources];
+    let mut left = opts.max_keys;
+    for &(i, _) in &order {
+        let own = kept.get(i).map(|(src, _)| *src);
+        let also = republished.iter().filter(|(k, _)| *k == i).map(|(_, s)| *s);
+        let publishers: Vec<usize> = own.into_iter().chain(also).collect();
+        if publishers.iter().all(|&s| covered.get(s) != Some(&false)) {
+            continue;
+        }
+        for s in publishers {
+            if let Some(c) = covered.get_mut(s) {
+                *c = true;
+            }
+        }
+        if let Some(slot) = chosen.get_mut(i) {
+            *slot = true;
+            left = left.saturating_sub(1);
+        }
+    }
+    for &(i, _) in &order {
+        if left == 0 {
+            break;
+        }
+        if let Some(slot) = chosen.get_mut(i).filter(|slot| !**slot) {
+            *slot = true;
+            left -= 1;
+        }
+    }
+    chosen
 }
 
 /// The record of a usable key left out of the set.

@@ -44,6 +44,51 @@ for (const form of ['JSON text', 'TOML array']) {
   });
 }
 
+test('over MAX_KEYS, a merged target keeps a key of each IdP (a migration off Entra ID)', async () => {
+  // Entra publishes eleven keys with current certificates, which rank before the new IdP's
+  // certificate-less key: the ranking alone would fill all four slots with Entra's.
+  const h = await open({
+    emulator: {
+      idps: [
+        { name: 'entra', fixture: 'tests/fixtures/jwks/real/entra-common-v2-keys-flap-a-11keys.json' },
+        { name: 'new', generate: [{ alg: 'ES256' }] },
+      ],
+    },
+    env: (emu) => ({
+      MAX_KEYS: '4',
+      SYNC_TARGETS: JSON.stringify([
+        { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('entra') }, { jwks_url: emu.jwksUrl('new') }] },
+      ]),
+    }),
+  });
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.equal(t.outcome, 'updated', JSON.stringify(r.body));
+  // Entra's three newest certificates (notBefore 2024-05-27, 05-22, 05-20 19:30), in its order.
+  const kids = ['W2DcSeRYxeHTB_dQGxcvTCuvRDY', '23ntaxfH9Gk-8D_USzoAJgwjyt8', 'EngR4Vzr4KsOR7allG7pwvY8T2w', h.emu.idp('new').keys[0].kid];
+  assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG).map((k) => k.kid), kids);
+  assert.deepEqual(t.dropped.map((d) => d.code), Array(8).fill('OVER_LIMIT'));
+});
+
+test('MAX_KEYS below the number of a target\'s sources is a settings error', async () => {
+  const h = await open({
+    emulator: { idps: ['old', 'new'] },
+    env: (emu) => ({
+      MAX_KEYS: '1',
+      SYNC_TARGETS: JSON.stringify([
+        { name: 'api', zone_id: ZONE, config_id: CONFIG, sources: [{ jwks_url: emu.jwksUrl('old') }, { jwks_url: emu.jwksUrl('new') }] },
+      ]),
+    }),
+  });
+  const r = await h.post();
+  assert.equal(r.status, 500);
+  assert.equal(r.body.error.code, 'CONFIG_INVALID');
+  assert.deepEqual(r.body.error.problems, [
+    `MAX_KEYS (1) is less than the 2 sources of target "api" (${h.emu.jwksUrl('old')}, ${h.emu.jwksUrl('new')}), and each source keeps at least one key: raise MAX_KEYS or merge fewer sources`,
+  ]);
+  assert.equal(h.emu.requests.length, 0);
+});
+
 test('a merged target fails when one IdP has no usable key, instead of pushing the other alone', async () => {
   const h = await open({
     emulator: { idps: ['old', 'new'] },
