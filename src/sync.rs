@@ -1119,6 +1119,23 @@ mod tests {
         }
     }
 
+    /// M4: a live HS256 key shown without `kty` is kept through PATCH, never deleted by a PUT.
+    #[test]
+    fn a_live_hs_key_without_kty_is_kept() {
+        let bare = json!({"kid":"hmac-1","alg":"HS256"});
+        let c = scripted(&[a(), b()], &[a(), bare.clone()]);
+        answer(&c, Method::Patch, &[a(), b(), bare]);
+        let t = run_one(&c, &config(&[JWKS_URL]), Mode::Sync);
+        assert_eq!(t.outcome, Outcome::Updated, "{t:?}");
+        assert!(c.sent_to(Method::Put).is_empty(), "a PUT would delete it");
+        assert_eq!(
+            sent_bodies(&c, Method::Patch),
+            vec![json!({"keys": [a(), b(), hs("hmac-1")]})]
+        );
+        assert_eq!(t.kept.len(), 1);
+        assert_eq!(t.diff.unwrap().removed, Vec::<String>::new());
+    }
+
     #[test]
     fn kept_keys_count_toward_max_keys() {
         let c = scripted(&[a(), b()], &[hs("h1"), hs("h2")]);

@@ -58,7 +58,8 @@ pub fn credentials_body(keys: &[PublicJwk], kept: &[SymmetricKey]) -> String {
     .unwrap_or_default()
 }
 
-/// A symmetric (HS256/384/512, `kty:"oct"`) key stored in the configuration. Cloudflare never
+/// A symmetric (HS256/384/512, `kty:"oct"`) key stored in the configuration: one Cloudflare shows
+/// with `kty` `oct` or with an HS `alg`. Cloudflare never
 /// returns its secret `k` (changelog 2026-08-25), so the Worker cannot send it back: a `PUT`, which
 /// replaces every key, would destroy it. It is kept through `PATCH …/credentials` instead, sent as
 /// `{kty, kid, alg}`, whose documented semantics keep the stored secret of the key with the same
@@ -150,7 +151,7 @@ pub fn parse_config(
     };
     for v in raw {
         let (kid, alg) = id_of(v);
-        if v.get("kty").and_then(Value::as_str) == Some("oct") {
+        if is_symmetric(v) {
             live.symmetric.push(SymmetricKey {
                 kid: kid.clone(),
                 alg: alg.clone(),
@@ -329,6 +330,14 @@ impl Call<'_> {
     }
 }
 
+/// Whether a stored key is symmetric: `kty` `oct`, or an `alg` of HS256/384/512 (RFC 7518 §3.2)
+/// whatever its `kty`, shown or not. A symmetric key misread as asymmetric would be left out of
+/// the write, and a `PUT` without it destroys its secret for good, so an HS `alg` alone suffices.
+fn is_symmetric(v: &Value) -> bool {
+    let member = |m: &str| v.get(m).and_then(Value::as_str);
+    member("kty") == Some("oct") || matches!(member("alg"), Some("HS256" | "HS384" | "HS512"))
+}
+
 /// `(kid, alg)` of a stored key as Cloudflare shows it; empty strings where missing.
 fn id_of(v: &Value) -> (String, String) {
     let s = |m: &str| {
@@ -456,6 +465,33 @@ mod tests {
         assert_eq!(live.symmetric, vec![hmac("h")]);
         assert_eq!(live.keys, vec![ec_key("e")]);
         assert_eq!(live.kids(), vec!["h", "e", "small"]);
+    }
+
+    /// M4: a key with an HS `alg` is symmetric even when Cloudflare shows no `kty: oct`, so the
+    /// write keeps it (by PATCH) instead of a PUT deleting its secret.
+    #[test]
+    fn an_hs_alg_alone_makes_a_live_key_symmetric() {
+        let body = json!({"success":true,"errors":[],"messages":[],"result":{"credentials":{"keys":[
+            {"kid":"h256","alg":"HS256"},
+            {"kty":"","kid":"h384","alg":"HS384"},
+            {"kty":"unknown","kid":"h512","alg":"HS512"},
+            {"kid":"x","alg":"hs256"}
+        ]}}});
+        let live = read(200, &body.to_string()).unwrap();
+        let sym = |kid: &str, alg: &str| SymmetricKey {
+            kid: kid.into(),
+            alg: alg.into(),
+        };
+        assert_eq!(
+            live.symmetric,
+            vec![
+                sym("h256", "HS256"),
+                sym("h384", "HS384"),
+                sym("h512", "HS512")
+            ]
+        );
+        assert!(live.keys.is_empty());
+        assert_eq!(live.kids(), vec!["h256", "h384", "h512", "x"]);
     }
 
     #[test]
