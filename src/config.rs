@@ -78,9 +78,10 @@ impl Source {
 pub struct Target {
     /// A name for reports and logs: `default` in the single-target form.
     pub name: String,
-    /// The zone ID: 32 hexadecimal characters.
+    /// The zone ID: 32 hexadecimal characters, in lower case whatever case the setting used, so
+    /// one configuration is one target (and one Durable Object, named after both IDs).
     pub zone_id: String,
-    /// The token validation configuration ID: a UUID.
+    /// The token validation configuration ID: a UUID, in lower case like `zone_id`.
     pub config_id: String,
     /// One or more sources; their keys are merged into the one configuration (an IdP migration).
     pub sources: Vec<Source>,
@@ -448,8 +449,8 @@ fn single_target(get: &impl Fn(&str) -> Option<String>, problems: &mut Vec<Strin
     match (source, zone_id, config_id) {
         (Some(source), Some(zone_id), Some(config_id)) => vec![Target {
             name: "default".to_owned(),
-            zone_id,
-            config_id,
+            zone_id: zone_id.to_ascii_lowercase(),
+            config_id: config_id.to_ascii_lowercase(),
             sources: vec![source],
         }],
         _ => Vec::new(),
@@ -519,6 +520,8 @@ fn parse_targets(json: &str, problems: &mut Vec<String>) -> Vec<Target> {
             }
         }
         if let (Some(zone_id), Some(config_id)) = (spec.zone_id, spec.config_id) {
+            let (zone_id, config_id) =
+                (zone_id.to_ascii_lowercase(), config_id.to_ascii_lowercase());
             if targets
                 .iter()
                 .any(|t| t.zone_id == zone_id && t.config_id == config_id)
@@ -808,6 +811,39 @@ mod tests {
             ("MAX_KEYS", "2"),
         ]);
         assert_eq!(c.unwrap().jwks.max_keys, 2);
+    }
+
+    /// L1: IDs are case-insensitive hexadecimal; read in lower case, the same configuration
+    /// written in two cases is one target, and two such entries are caught as duplicates.
+    #[test]
+    fn ids_are_read_in_lower_case() {
+        let upper = (ZONE.to_ascii_uppercase(), CONFIG.to_ascii_uppercase());
+        for (zone, config) in [(ZONE, CONFIG), (upper.0.as_str(), upper.1.as_str())] {
+            let c = load(&[
+                ("JWKS_URL", "https://idp.example/jwks"),
+                ("CF_ZONE_ID", zone),
+                ("CF_TOKEN_CONFIG_ID", config),
+                ("CF_API_TOKEN", "tok"),
+            ])
+            .unwrap();
+            assert_eq!(
+                (
+                    c.targets[0].zone_id.as_str(),
+                    c.targets[0].config_id.as_str()
+                ),
+                (ZONE, CONFIG),
+                "{zone}/{config}"
+            );
+        }
+        let json = format!(
+            r#"[{{"name":"a","zone_id":"{}","config_id":"{}","sources":[{{"jwks_url":"https://x.example/j"}}]}},
+                {{"name":"b","zone_id":"{ZONE}","config_id":"{CONFIG}","sources":[{{"jwks_url":"https://y.example/j"}}]}}]"#,
+            upper.0, upper.1
+        );
+        assert_eq!(
+            problems(&[("SYNC_TARGETS", &json), ("CF_API_TOKEN", "t")]),
+            vec![format!("SYNC_TARGETS[1] names configuration {CONFIG} of zone {ZONE} again; two targets would overwrite each other")]
+        );
     }
 
     #[test]

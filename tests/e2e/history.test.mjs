@@ -112,6 +112,32 @@ test('the history is bounded: the last 50 runs, plus the last change whatever it
   }
 });
 
+test('IDs in upper and lower case name one configuration: one Durable Object, one history', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jwks-sync-do-'));
+  const emu = await startEmulator({ idps: ['main'] });
+  const env = (zone, config) => (e) => ({ JWKS_URL: e.jwksUrl('main'), CF_ZONE_ID: zone, CF_TOKEN_CONFIG_ID: config, FETCH_TIMEOUT_MS: '8000' });
+  try {
+    const upper = await start({ emu, env: env(ZONE.toUpperCase(), CONFIG.toUpperCase()), persistDir: dir });
+    try {
+      const [t] = (await upper.post()).body.targets;
+      assert.deepEqual([t.outcome, t.zone_id, t.config_id, t.run_id], ['updated', ZONE, CONFIG, 1], JSON.stringify(t));
+    } finally {
+      await upper.close();
+    }
+    const lower = await start({ emu, env: env(ZONE, CONFIG), persistDir: dir });
+    try {
+      assert.equal((await lower.post()).body.targets[0].run_id, 2, 'the same object counts on');
+      const [t] = (await lower.status()).body.targets;
+      assert.deepEqual(t.runs.map((r) => [r.id, r.outcome]), [[2, 'unchanged'], [1, 'updated']]);
+    } finally {
+      await lower.close();
+    }
+  } finally {
+    await emu.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('history survives a restart, a run cut short is closed as interrupted, and no secret is stored', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'jwks-sync-do-'));
   const emu = await startEmulator({ idps: ['main'], sinks: ['webhook', 'hb'] });
