@@ -256,7 +256,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "CF_VERIFY_MISMATCH",
         Stage::Cloudflare,
-        "Cloudflare accepted the write but dropped the keys named (an algorithm or size it does not take): check those keys at the IdP; the next run writes the same set again.",
+        "Cloudflare accepted the write but dropped the keys named (an algorithm or size it does not take), or shows other key material for them than was sent: check those keys at the IdP; the next run writes the same set again.",
     ),
     e(
         "CF_WRITE_UNCONFIRMED",

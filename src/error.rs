@@ -343,6 +343,7 @@ mod tests {
                 Operation::Replace,
                 CfErrorKind::KeysDropped {
                     missing: vec!["a (RS256)".into()],
+                    altered: vec![],
                 },
             ),
             cf(

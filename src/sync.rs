@@ -681,6 +681,27 @@ mod tests {
         assert_eq!(t.error.unwrap().code, "CF_VERIFY_MISMATCH");
     }
 
+    /// L3: an answer showing a key sent with other material fails the run, naming the key.
+    #[test]
+    fn a_key_cloudflare_answers_with_other_material_fails_the_target() {
+        let c = scripted(&[a(), b()], &[a()]);
+        put_answers(&c, 200, &[a(), ec("b", X, Y)]);
+        let r = run_at(
+            &c,
+            &config(&[JWKS_URL]),
+            Mode::Sync,
+            0,
+            &FirstMissing::default(),
+        );
+        let e = r.report.error.unwrap();
+        assert_eq!((e.stage, e.code), (Stage::Cloudflare, "CF_VERIFY_MISMATCH"));
+        assert_eq!(
+            e.message,
+            format!("Cloudflare shows other key material for 1 of the keys sent replacing credentials (PUT): b (ES256); {}", creds_url())
+        );
+        assert_eq!(r.written, None, "not a set a rollback may restore");
+    }
+
     #[test]
     fn a_rejected_put_is_not_retried() {
         let c = scripted(&[a()], &[]);

@@ -122,10 +122,13 @@ pub enum CfErrorKind {
         /// What was wrong, with the first characters of the body.
         detail: String,
     },
-    /// The write succeeded, but keys that were sent did not come back: Cloudflare dropped them.
+    /// The write succeeded, but keys that were sent did not come back (Cloudflare dropped them),
+    /// or came back with other key material.
     KeysDropped {
         /// `kid (alg)` of each key missing from the answer.
         missing: Vec<String>,
+        /// `kid (alg)` of each key the answer shows with other material than was sent.
+        altered: Vec<String>,
     },
     /// The request never got an answer (network error, timeout).
     Transport(TransportError),
@@ -226,11 +229,24 @@ impl CfError {
             CfErrorKind::Invalid { status, detail } => {
                 format!("HTTP {status} from Cloudflare {op}{attempts}, but {detail}")
             }
-            CfErrorKind::KeysDropped { missing } => format!(
-                "Cloudflare dropped {} of the keys sent {op}: {}",
-                missing.len(),
-                missing.join(", ")
-            ),
+            CfErrorKind::KeysDropped { missing, altered } => {
+                let mut parts = Vec::with_capacity(2);
+                if !missing.is_empty() {
+                    parts.push(format!(
+                        "Cloudflare dropped {} of the keys sent {op}: {}",
+                        missing.len(),
+                        missing.join(", ")
+                    ));
+                }
+                if !altered.is_empty() {
+                    parts.push(format!(
+                        "Cloudflare shows other key material for {} of the keys sent {op}: {}",
+                        altered.len(),
+                        altered.join(", ")
+                    ));
+                }
+                parts.join("; ")
+            }
             CfErrorKind::Transport(TransportError::Timeout { after_ms }) => format!(
                 "no answer from Cloudflare within {after_ms} ms (FETCH_TIMEOUT_MS) {op}{attempts}"
             ),

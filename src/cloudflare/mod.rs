@@ -182,15 +182,18 @@ pub enum WriteError {
 }
 
 /// Maps and verifies the answer to a write (`op` is [`Operation::Replace`] or
-/// [`Operation::Edit`]): the envelope says success, and every `(kid, alg)` sent (the IdP's keys
-/// and the kept symmetric ones) came back. Keys are read from `result.keys` (the newest schema),
+/// [`Operation::Edit`]): the envelope says success, every `(kid, alg)` sent (the IdP's keys and
+/// the kept symmetric ones) came back, and each of the IdP's keys came back with the material
+/// sent wherever the answer shows a key that decodes (one with other material would reject every
+/// token signed with the key sent). Keys are read from `result.keys` (the newest schema),
 /// the top level `keys` (older SDKs), or `result.credentials.keys` (reference §1.2).
 ///
 /// # Errors
 /// [`WriteError::Unknown`] without an answer, on 5xx, or on a 2xx whose body cannot be read or
 /// has no keys array; [`WriteError::Definite`] for any other refusal, and with
 /// [`CfErrorKind::KeysDropped`] naming each key that did not come back (Cloudflare drops keys it
-/// does not support silently: api.mdx, "validate the API response").
+/// does not support silently: api.mdx, "validate the API response") or came back with other
+/// material.
 pub fn verify_write(
     op: Operation,
     url: &str,
@@ -212,32 +215,45 @@ pub fn verify_write(
             WriteError::Definite(e)
         }
     })?;
-    let returned: Vec<(String, String)> = match env.keys.as_ref().or_else(|| {
+    let Some(returned) = env.keys.as_ref().or_else(|| {
         env.result
             .get("keys")
             .or_else(|| env.result.pointer("/credentials/keys"))
             .and_then(Value::as_array)
-    }) {
-        Some(keys) => keys.iter().map(id_of).collect(),
-        None => {
-            let e = call.invalid(status, "the answer carries no keys array", body);
-            return Err(WriteError::Unknown(e));
-        }
+    }) else {
+        let e = call.invalid(status, "the answer carries no keys array", body);
+        return Err(WriteError::Unknown(e));
     };
-    let back = |kid: &str, alg: &str| returned.iter().any(|(k, a)| k == kid && a == alg);
-    let missing: Vec<String> = keys
-        .iter()
-        .filter(|k| !back(k.kid(), k.alg().as_str()))
-        .map(|k| format!("{} ({})", k.kid(), k.alg()))
-        .chain(
-            kept.iter()
-                .filter(|k| !back(&k.kid, &k.alg))
-                .map(|k| format!("{} ({})", k.kid, k.alg)),
-        )
-        .collect();
-    if !missing.is_empty() {
+    let ids: Vec<(String, String)> = returned.iter().map(id_of).collect();
+    let find = |kid: &str, alg: &str| {
+        ids.iter()
+            .position(|(k, a)| k == kid && a == alg)
+            .and_then(|i| returned.get(i))
+    };
+    let name = |kid: &str, alg: &str| format!("{kid} ({alg})");
+    let mut missing = Vec::new();
+    let mut altered = Vec::new();
+    for k in keys {
+        let (kid, alg) = (k.kid(), k.alg().as_str());
+        match find(kid, alg) {
+            None => missing.push(name(kid, alg)),
+            // Material is compared where the answer carries a key that decodes (one matched by
+            // (kid, alg) has its alg, so the default alg given here never applies).
+            Some(v) => {
+                if decode_key(v, Alg::RS256).is_ok_and(|back| !back.same_key(k)) {
+                    altered.push(name(kid, alg));
+                }
+            }
+        }
+    }
+    missing.extend(
+        kept.iter()
+            .filter(|k| find(&k.kid, &k.alg).is_none())
+            .map(|k| name(&k.kid, &k.alg)),
+    );
+    if !missing.is_empty() || !altered.is_empty() {
         return Err(WriteError::Definite(
-            call.error(CfErrorKind::KeysDropped { missing }),
+            call.error(CfErrorKind::KeysDropped { missing, altered }),
         ));
     }
     Ok(WriteAccepted {
@@ -801,9 +817,61 @@ mod tests {
         assert_eq!(
             *e.kind,
             CfErrorKind::KeysDropped {
-                missing: vec!["b (ES256)".into()]
+                missing: vec!["b (ES256)".into()],
+                altered: vec![],
             }
         );
+    }
+
+    /// L3: a key that comes back under its (kid, alg) with other material fails the write's
+    /// verification, naming it; one that comes back without material cannot be compared.
+    #[test]
+    fn write_verification_compares_material_where_the_answer_has_it() {
+        let sent = [ec_key("a"), ec_key("b")];
+        let other = json!({"kty":"EC","kid":"b","alg":"ES256","crv":"P-256","x":Y,"y":X});
+        let same = json!({"kty":"EC","kid":"a","alg":"ES256","crv":"P-256","x":X,"y":Y});
+        let body =
+            json!({"success":true,"errors":[],"messages":[],"result":{"keys":[same, other]}});
+        let Err(WriteError::Definite(e)) = verify_write(
+            Operation::Replace,
+            "u",
+            &got(200, &body.to_string()),
+            &sent,
+            &[],
+        ) else {
+            panic!("other material must fail the write")
+        };
+        assert_eq!(e.code(), "CF_VERIFY_MISMATCH");
+        assert_eq!(
+            e.to_string(),
+            "Cloudflare shows other key material for 1 of the keys sent replacing credentials (PUT): b (ES256); u"
+        );
+        // Dropped and altered at once: both named.
+        let body = json!({"success":true,"errors":[],"messages":[],"keys":[other]});
+        let Err(WriteError::Definite(e)) = verify_write(
+            Operation::Replace,
+            "u",
+            &got(200, &body.to_string()),
+            &sent,
+            &[],
+        ) else {
+            panic!("must fail")
+        };
+        assert_eq!(
+            e.to_string(),
+            "Cloudflare dropped 1 of the keys sent replacing credentials (PUT): a (ES256); Cloudflare shows other key material for 1 of the keys sent replacing credentials (PUT): b (ES256); u"
+        );
+        // The same material, or none shown: verified.
+        let body = json!({"success":true,"errors":[],"messages":[],"result":{"keys":[
+            same, {"kid":"b","alg":"ES256"}]}});
+        assert!(verify_write(
+            Operation::Replace,
+            "u",
+            &got(200, &body.to_string()),
+            &sent,
+            &[]
+        )
+        .is_ok());
     }
 
     /// Without a definite answer the write may have been applied: only a re-read can tell.
