@@ -1207,6 +1207,62 @@ mod shape {
         assert!(!text.contains("c2Vj"), "{text}");
     }
 
+    /// A PEM private key at JWKS_URL: not JSON, and its first bytes are the key's.
+    #[test]
+    fn a_pem_private_key_is_not_quoted() {
+        const SCALAR: &str = "MHcCAQEEIBhxS3cR5";
+        for label in [
+            "EC PRIVATE KEY",
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+        ] {
+            let body =
+                format!("-----BEGIN {label}-----\n{SCALAR}kX0uT1zq\n-----END {label}-----\n");
+            for (ct, code) in [
+                (Some("application/x-pem-file"), "JWKS_NOT_JSON"),
+                (Some("text/html"), "JWKS_HTML"),
+            ] {
+                let e = err(body.as_bytes(), ct);
+                assert_eq!(e.code(), code, "{label}");
+                let text = e.to_string();
+                assert!(
+                    text.ends_with(&format!(
+                        ", first bytes withheld: the body holds a PEM private key; {URL}"
+                    )),
+                    "{text}"
+                );
+                assert!(!text.contains("MHcC"), "{text}");
+            }
+        }
+        // As a JSON string, and after some text: withheld too.
+        let e = err(
+            format!("\"-----BEGIN PRIVATE KEY-----\\n{SCALAR}\"").as_bytes(),
+            None,
+        );
+        assert_eq!(e.code(), "JWKS_NOT_OBJECT");
+        assert!(!e.to_string().contains("MHcC"), "{e}");
+        let e = err(
+            format!("key: -----BEGIN PRIVATE KEY-----\n{SCALAR}").as_bytes(),
+            None,
+        );
+        assert!(
+            e.to_string()
+                .contains("withheld: the body holds a PEM private key"),
+            "{e}"
+        );
+        // A certificate or public key is quoted as any other body.
+        let e = err(
+            b"-----BEGIN PUBLIC KEY-----\nMFkwEwYH\n-----END PUBLIC KEY-----",
+            None,
+        );
+        assert!(
+            e.to_string()
+                .contains("starts \"-----BEGIN PUBLIC KEY-----"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn messages_for_each_shape_are_pinned() {
         let cases: [(&[u8], &str); 6] = [

@@ -112,14 +112,14 @@ pub enum CfErrorKind {
         /// `retry-after` as sent, if any.
         retry_after: Option<String>,
         /// For a body that is not a v4 envelope (a gateway's page, `upstream request timeout`):
-        /// its first characters.
+        /// its start, as [`crate::jwks::preview`] quotes it (`starts "…"`, or withheld).
         not_envelope: Option<String>,
     },
     /// A 2xx answer whose body is not the v4 envelope expected.
     Invalid {
         /// HTTP status.
         status: u16,
-        /// What was wrong, with the first characters of the body.
+        /// What was wrong, with the start of the body as [`crate::jwks::preview`] quotes it.
         detail: String,
     },
     /// The write succeeded, but keys that were sent did not come back (Cloudflare dropped them),
@@ -215,7 +215,7 @@ impl CfError {
             } => {
                 let mut out = format!("HTTP {status} from Cloudflare");
                 if let Some(start) = not_envelope {
-                    out.push_str(&format!(", not an API answer (starts {start:?})"));
+                    out.push_str(&format!(", not an API answer ({start})"));
                 } else if !errors.is_empty() {
                     let list: Vec<String> = errors.iter().map(ApiMessage::to_string).collect();
                     out.push_str(&format!(" ({})", list.join("; ")));

@@ -17,7 +17,7 @@ use serde_json::Value;
 pub use error::{ApiMessage, ApiSource, CfError, CfErrorKind, Operation};
 
 use crate::http::{Attempts, Sent};
-use crate::jwks::{decode_key, Alg, PublicJwk};
+use crate::jwks::{decode_key, preview, Alg, PublicJwk};
 
 /// `GET {base}/zones/{zone_id}/token_validation/config/{config_id}`: one configuration.
 pub fn config_url(base: &str, zone_id: &str, config_id: &str) -> String {
@@ -333,7 +333,7 @@ impl Call<'_> {
                 status,
                 errors: Vec::new(),
                 retry_after: self.retry_after(),
-                not_envelope: Some(first_chars(body, 60)),
+                not_envelope: Some(preview(body)),
             })),
         }
     }
@@ -341,7 +341,7 @@ impl Call<'_> {
     fn invalid(&self, status: u16, what: &str, body: &[u8]) -> CfError {
         self.error(CfErrorKind::Invalid {
             status,
-            detail: format!("{what}; starts {:?}", first_chars(body, 60)),
+            detail: format!("{what}; {}", preview(body)),
         })
     }
 }
@@ -363,14 +363,6 @@ fn id_of(v: &Value) -> (String, String) {
             .to_owned()
     };
     (s("kid"), s("alg"))
-}
-
-/// The first `n` characters of a body, lossily decoded, for error messages.
-pub fn first_chars(body: &[u8], n: usize) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(n * 4)])
-        .chars()
-        .take(n)
-        .collect()
 }
 
 #[cfg(test)]
@@ -721,6 +713,32 @@ mod tests {
                 crate::catalogue::entry(code).map(|e| e.stage),
                 Some(Some(crate::error::Stage::Cloudflare)),
                 "{code} is in the catalogue"
+            );
+        }
+    }
+
+    /// The start of an answer that is not an API envelope is quoted by the same rule as an IdP's
+    /// body: never when it holds a PEM private key or names a private JWK member.
+    #[test]
+    fn a_body_that_may_hold_a_secret_is_not_quoted() {
+        let pem =
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----";
+        let jwk = r#"{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0LXNlY3JldA"}]}"#;
+        for (body, why) in [
+            (pem, "the body holds a PEM private key"),
+            (jwk, "the body names a private key member"),
+        ] {
+            let e = read(502, body).unwrap_err();
+            assert_eq!(e.code(), "CF_UNAVAILABLE");
+            assert_eq!(
+                e.to_string(),
+                format!("HTTP 502 from Cloudflare, not an API answer (first bytes withheld: {why}) reading live keys; u")
+            );
+            let e = read(200, body).unwrap_err();
+            assert_eq!(e.code(), "CF_API_INVALID");
+            assert_eq!(
+                e.to_string(),
+                format!("HTTP 200 from Cloudflare reading live keys, but the body is not a Cloudflare API envelope; first bytes withheld: {why}; u")
             );
         }
     }

@@ -13,7 +13,7 @@ use super::key::{
 };
 use super::{Options, MAX_BODY_BYTES, MAX_KEY_ENTRIES};
 
-/// How many bytes of a body are quoted in an error, at most.
+/// How many bytes of a body are quoted in an error, at most (see [`super::preview`]).
 const PREVIEW_BYTES: usize = 48;
 
 /// How many names (member names, kids) an error lists, at most.
@@ -98,14 +98,13 @@ fn describe_ct(content_type: Option<&str>) -> String {
     }
 }
 
-/// `starts "<first bytes>"` with at most [`PREVIEW_BYTES`] bytes, invalid UTF-8 replaced and
-/// everything but printable ASCII escaped, so it is safe for logs.
-///
-/// A body that names a private key member (`"d"`, `"k"`, …) is not quoted at all: one that is
-/// not valid JSON never reaches the private-key refusal, and its first bytes could be a secret.
-fn preview(text: &[u8]) -> String {
+/// See [`super::preview`].
+pub(crate) fn preview(text: &[u8]) -> String {
     if names_private_member(text) {
         return "first bytes withheld: the body names a private key member".to_owned();
+    }
+    if holds_pem_private_key(text) {
+        return "first bytes withheld: the body holds a PEM private key".to_owned();
     }
     let cut = text.get(..PREVIEW_BYTES).unwrap_or(text);
     let more = if cut.len() < text.len() { "…" } else { "" };
@@ -118,6 +117,30 @@ fn names_private_member(text: &[u8]) -> bool {
         let quoted = format!("\"{m}\"");
         text.windows(quoted.len()).any(|w| w == quoted.as_bytes())
     })
+}
+
+/// True when `text` holds a PEM private key's encapsulation boundary: `-----BEGIN `, then a
+/// label that holds `PRIVATE KEY` before its closing `-----` (RFC 7468 §10 and §11: `PRIVATE
+/// KEY`, `ENCRYPTED PRIVATE KEY`; and the legacy `RSA PRIVATE KEY`, `EC PRIVATE KEY`, `OPENSSH
+/// PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`).
+fn holds_pem_private_key(text: &[u8]) -> bool {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const PRIVATE: &[u8] = b"PRIVATE KEY";
+    // Labels are short; a boundary whose label runs longer is not one.
+    const LONGEST_LABEL: usize = 64;
+    text.windows(BEGIN.len())
+        .enumerate()
+        .filter(|(_, w)| *w == BEGIN)
+        .any(|(at, _)| {
+            let rest = text.get(at + BEGIN.len()..).unwrap_or_default();
+            let rest = rest.get(..LONGEST_LABEL).unwrap_or(rest);
+            let label = rest
+                .windows(5)
+                .position(|w| w == b"-----")
+                .and_then(|end| rest.get(..end))
+                .unwrap_or_default();
+            label.windows(PRIVATE.len()).any(|w| w == PRIVATE)
+        })
 }
 
 /// Size check, then a UTF-8 byte order mark and surrounding whitespace removed (RFC 8259 §8.1

@@ -164,6 +164,19 @@ pub fn canonical(keys: &[PublicJwk]) -> Canonical {
     select::canonical(keys)
 }
 
+/// The start of a body that is not what was expected, for an error message: `starts "<first
+/// bytes>"`, at most 48 bytes (then `…`), invalid UTF-8 replaced and everything but printable
+/// ASCII escaped, so it is safe for logs. The one rule for quoting a fetched body, used for the
+/// IdP's documents and Cloudflare's answers alike.
+///
+/// A body that may hold a secret is not quoted at all, only said to be withheld: one that names
+/// a private JWK member in quotes (`"d"`, `"k"`, … [`PRIVATE_MEMBERS`]), or holds a PEM private
+/// key (`-----BEGIN … PRIVATE KEY-----`). Such a body that is not valid JSON never reaches the
+/// private-key refusal, and its first bytes could be part of the secret.
+pub fn preview(body: &[u8]) -> String {
+    document::preview(body)
+}
+
 /// The body of `/.well-known/openid-configuration` → its `jwks_uri` and `issuer`
 /// (OpenID Connect Discovery 1.0 §3 and §4).
 ///

@@ -3,6 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
 import { start, ids, ZONE, CONFIG } from './harness.mjs';
 
 let h;
@@ -63,6 +64,22 @@ for (const [name, misbehaviour, stage, code, message, hint] of IDP_FAILURES) {
     assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG), live);
   });
 }
+
+test('a PEM private key served at JWKS_URL is never quoted: not in the answer, the log or the history', async () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  for (const pem of [privateKey.export({ type: 'sec1', format: 'pem' }), privateKey.export({ type: 'pkcs8', format: 'pem' })]) {
+    h.emu.idp('main').misbehave({ body: pem });
+    const r = await h.post();
+    const [t] = r.body.targets;
+    assert.deepEqual([t.outcome, t.error.code], ['failed', 'JWKS_NOT_JSON']);
+    assert.match(t.error.message, /, first bytes withheld: the body holds a PEM private key; /);
+    const secret = pem.split('\n')[1].slice(0, 12);
+    const everything = JSON.stringify(r.body) + h.logs.join('\n') + JSON.stringify((await h.status()).body);
+    assert.ok(!everything.includes(secret), 'no byte of the key is shown');
+    h.emu.idp('main').clear();
+  }
+  assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG), live);
+});
 
 test('IdP 5xx then recovery within the retry budget still syncs, and says it was retried', async () => {
   h.emu.idp('main').misbehave({ status: 502, times: 1 });
