@@ -251,7 +251,10 @@ impl Config {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
             Some(other) => {
-                problems.push(format!("{name} must be true, false, 1 or 0, got {other:?}"));
+                problems.push(format!(
+                    "{name} must be true, false, 1 or 0, got {}",
+                    shown(other)
+                ));
                 false
             }
         };
@@ -268,7 +271,8 @@ impl Config {
                 jwks.keys_pointer = pointer;
             } else {
                 problems.push(format!(
-                    "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got {pointer:?}"
+                    "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got {}",
+                    shown(&pointer)
                 ));
             }
         }
@@ -276,7 +280,8 @@ impl Config {
             match max.parse::<usize>() {
                 Ok(n) if (1..=MAX_KEYS_CEILING).contains(&n) => jwks.max_keys = n,
                 _ => problems.push(format!(
-                    "MAX_KEYS must be a whole number from 1 to {MAX_KEYS_CEILING}, got {max:?}"
+                    "MAX_KEYS must be a whole number from 1 to {MAX_KEYS_CEILING}, got {}",
+                    shown(&max)
                 )),
             }
         }
@@ -296,7 +301,8 @@ impl Config {
             match Alg::parse(&alg) {
                 Some(a) if a.is_rsa() => jwks.rsa_default_alg = a,
                 _ => problems.push(format!(
-                    "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got {alg:?}"
+                    "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got {}",
+                    shown(&alg)
                 )),
             }
         }
@@ -306,7 +312,8 @@ impl Config {
             match ms.parse::<u64>() {
                 Ok(n) if (100..=20_000).contains(&n) => fetch_timeout_ms = n,
                 _ => problems.push(format!(
-                    "FETCH_TIMEOUT_MS must be a whole number of milliseconds from 100 to 20000, got {ms:?}"
+                    "FETCH_TIMEOUT_MS must be a whole number of milliseconds from 100 to 20000, got {}",
+                    shown(&ms)
                 )),
             }
         }
@@ -551,18 +558,38 @@ fn check_ids(
     match zone_id {
         None => problems.push(format!("{zone_field} is not set")),
         Some(z) if !is_zone_id(z) => problems.push(format!(
-            "{zone_field} must be 32 hexadecimal characters, got {z:?}"
+            "{zone_field} must be 32 hexadecimal characters, got {}",
+            shown(z)
         )),
         Some(_) => {}
     }
     match config_id {
         None => problems.push(format!("{config_field} is not set")),
         Some(c) if !is_uuid(c) => problems.push(format!(
-            "{config_field} must be a UUID (8-4-4-4-12 hexadecimal), got {c:?}"
+            "{config_field} must be a UUID (8-4-4-4-12 hexadecimal), got {}",
+            shown(c)
         )),
         Some(_) => {}
     }
 }
+
+/// How a settings problem shows the value it refuses: whole when it has at most
+/// [`SHOWN_CHARS`] characters, else its first [`SHOWN_CHARS`] and its length
+/// (`"not-"… (10 characters)`). A secret pasted into the wrong setting (an API token in
+/// `CF_ZONE_ID`, a webhook URL in `JWKS_URL`) then reaches the answer and the log as no more than
+/// that, as a token's problems show no more than its length. Secret settings (`CF_API_TOKEN`,
+/// `SYNC_AUTH_TOKEN`, the heartbeat and webhook URLs) are never shown at all.
+pub(crate) fn shown(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= SHOWN_CHARS {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(SHOWN_CHARS).collect();
+    format!("{start:?}… ({count} characters)")
+}
+
+/// How many characters of a refused setting's value a problem shows (see [`shown`]).
+const SHOWN_CHARS: usize = 4;
 
 /// A Cloudflare zone ID: 32 hexadecimal characters.
 fn is_zone_id(s: &str) -> bool {
@@ -584,13 +611,15 @@ fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
     match Url::parse(value) {
         Ok(url) if is_allowed_url(&url) => {}
         Ok(_) => problems.push(format!(
-            "{field} must be an https URL (http only for a loopback host), got {value:?}"
+            "{field} must be an https URL (http only for a loopback host), got {}",
+            shown(value)
         )),
         // Unicode host names are not resolved (idna_adapter 1.0, Cargo.toml): say how to write one.
         Err(url::ParseError::IdnaError) => problems.push(format!(
-            "{field} has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got {value:?}"
+            "{field} has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got {}",
+            shown(value)
         )),
-        Err(e) => problems.push(format!("{field} is not a URL ({e}), got {value:?}")),
+        Err(e) => problems.push(format!("{field} is not a URL ({e}), got {}", shown(value))),
     }
 }
 
@@ -705,15 +734,15 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                "JWKS_URL must be an https URL (http only for a loopback host), got \"http://idp.example/jwks\"",
-                "CF_ZONE_ID must be 32 hexadecimal characters, got \"not-a-zone\"",
+                "JWKS_URL must be an https URL (http only for a loopback host), got \"http\"… (23 characters)",
+                "CF_ZONE_ID must be 32 hexadecimal characters, got \"not-\"… (10 characters)",
                 "CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got \"1234\"",
                 "CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`",
-                "DRY_RUN must be true, false, 1 or 0, got \"maybe\"",
+                "DRY_RUN must be true, false, 1 or 0, got \"mayb\"… (5 characters)",
                 "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
-                "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES256\"",
-                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"forever\"",
+                "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES25\"… (5 characters)",
+                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"fore\"… (7 characters)",
             ]
         );
     }
@@ -744,7 +773,7 @@ mod tests {
             p,
             vec![
                 "JWKS_URL and OIDC_ISSUER are both set; set exactly one",
-                "JWKS_URL must be an https URL (http only for a loopback host), got \"http://a.example/jwks\""
+                "JWKS_URL must be an https URL (http only for a loopback host), got \"http\"… (21 characters)"
             ]
         );
     }
@@ -904,7 +933,7 @@ mod tests {
         ]);
         assert_eq!(
             p,
-            vec!["JWKS_URL has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got \"https://bücher.example/jwks\""]
+            vec!["JWKS_URL has a non-ASCII host name; write it in its ASCII (punycode, xn--…) form, got \"http\"… (27 characters)"]
         );
     }
 
@@ -917,6 +946,59 @@ mod tests {
         assert!(is_uuid(CONFIG));
         assert!(!is_uuid("4a7ee8d3dd634ceb9d5fc27831854ce7"));
         assert!(!is_uuid("4a7ee8d3-dd63-4ceb-9d5f-c27831854cez"));
+    }
+
+    /// A secret pasted into the wrong setting is never echoed back whole: a problem shows at most
+    /// its first four characters and its length.
+    #[test]
+    fn a_secret_in_the_wrong_setting_is_not_echoed() {
+        let token = "Ab3xQkT7mNpR2sVwYc4dF6gH8jL0zU5eW1oI9tC2";
+        let hook = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX";
+        let p = problems(&[
+            ("JWKS_URL", token),
+            ("CF_ZONE_ID", token),
+            ("CF_TOKEN_CONFIG_ID", token),
+            ("CF_API_TOKEN", "tok"),
+            ("DRY_RUN", token),
+            ("MAX_KEYS", token),
+            ("RSA_DEFAULT_ALG", token),
+            ("FETCH_TIMEOUT_MS", token),
+            ("JWKS_KEYS_POINTER", token),
+            ("STALE_AFTER", token),
+            ("RETAIN_REMOVED_KEYS_FOR", hook),
+            (
+                "CF_API_BASE",
+                "http://hooks.example/T000/B000/XXXXsecretXXXX",
+            ),
+        ]);
+        assert_eq!(p.len(), 11, "{p:?}");
+        assert_eq!(
+            p[1],
+            "CF_ZONE_ID must be 32 hexadecimal characters, got \"Ab3x\"… (40 characters)"
+        );
+        assert_eq!(
+            p[2],
+            "CF_TOKEN_CONFIG_ID must be a UUID (8-4-4-4-12 hexadecimal), got \"Ab3x\"… (40 characters)"
+        );
+        for problem in &p {
+            assert!(!problem.contains("Ab3xQ"), "{problem}");
+            assert!(!problem.contains("XXXX"), "{problem}");
+        }
+        let t = "Ab3xQkT7mNpR2sVwYc4dF6gH8jL0zU5eW1oI9tC2";
+        let json = format!(
+            r#"[{{"name":"a","zone_id":"{t}","config_id":"{t}","sources":[{{"jwks_url":"{t}"}}]}}]"#
+        );
+        for problem in problems(&[("SYNC_TARGETS", &json), ("CF_API_TOKEN", "tok")]) {
+            assert!(!problem.contains("Ab3xQ"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn shown_values_are_whole_up_to_four_characters() {
+        assert_eq!(shown("abc"), "\"abc\"");
+        assert_eq!(shown("abcd"), "\"abcd\"");
+        assert_eq!(shown("abcde"), "\"abcd\"… (5 characters)");
+        assert_eq!(shown("é\n\"xy"), "\"é\\n\\\"x\"… (5 characters)");
     }
 
     #[test]

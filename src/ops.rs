@@ -9,7 +9,7 @@
 use serde::Serialize;
 use url::Url;
 
-use crate::config::{is_allowed_url, Secret};
+use crate::config::{is_allowed_url, shown, Secret};
 use crate::duration;
 
 mod schedule {
@@ -125,9 +125,9 @@ pub fn default_stale_after(longest_gap_s: Option<u64>) -> (u64, StaleAfterFrom) 
 }
 
 fn duration_problem(name: &str, text: &str) -> String {
-    let shown: String = text.chars().take(64).collect();
     format!(
-        "{name} must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got {shown:?}"
+        "{name} must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got {}",
+        shown(text)
     )
 }
 

@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(
             verdict(vars, &["CF_API_TOKEN"]).problems,
             vec![
-                "JWKS_URL must be an https URL (http only for a loopback host), got \"http://idp.example.com/jwks\"",
+                "JWKS_URL must be an https URL (http only for a loopback host), got \"http\"… (27 characters)",
                 "CF_ZONE_ID must be 32 hexadecimal characters, got \"zone\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
             ]

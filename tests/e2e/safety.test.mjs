@@ -3,7 +3,7 @@
 // request when it cannot be.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, defaultEnv, ids, ZONE, CONFIG, CF_TOKEN } from './harness.mjs';
+import { start, defaultEnv, ids, ZONE, CONFIG, CF_TOKEN, AUTH_TOKEN } from './harness.mjs';
 import { generateKeyPair } from '../../emulator/index.mjs';
 
 let h;
@@ -129,6 +129,23 @@ test('a quoted, Bearer-prefixed API token with a newline still works, with warni
     assert.deepEqual(line.run_warnings, warnings);
     const all = JSON.stringify(r.body) + h2.logs.join('\n');
     assert.ok(!all.includes(CF_TOKEN), 'the token is never shown');
+  } finally {
+    await h2.close();
+  }
+});
+
+test('a secret pasted into the wrong setting is shown as its first four characters and length only', async () => {
+  const h2 = await start({ env: (emu) => ({ ...defaultEnv(emu), CF_ZONE_ID: CF_TOKEN, JWKS_URL: AUTH_TOKEN }) });
+  try {
+    const r = await h2.post();
+    assert.equal(r.status, 500);
+    assert.equal(r.body.error.code, 'CONFIG_INVALID');
+    assert.deepEqual(r.body.error.problems, [
+      `JWKS_URL is not a URL (relative URL without a base), got "${AUTH_TOKEN.slice(0, 4)}"… (${AUTH_TOKEN.length} characters)`,
+      `CF_ZONE_ID must be 32 hexadecimal characters, got "${CF_TOKEN.slice(0, 4)}"… (${CF_TOKEN.length} characters)`,
+    ]);
+    const all = JSON.stringify(r.body) + h2.logs.join('\n');
+    assert.ok(!all.includes(CF_TOKEN.slice(0, 5)) && !all.includes(AUTH_TOKEN.slice(0, 5)), 'no more than four characters of either');
   } finally {
     await h2.close();
   }
