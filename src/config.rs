@@ -1,8 +1,10 @@
 //! The Worker's settings, read from `wrangler.toml` vars and Worker secrets.
 //!
 //! [`Config::from_lookup`] takes a lookup function instead of a workers-rs `Env`, so every rule here
-//! is tested natively; the shell passes a closure over `env.var`/`env.secret`. All problems are
-//! collected and reported together, before any request is made.
+//! is tested natively; the shell reads every var and secret in one `JSON.stringify(env)` and
+//! passes a lookup into that map (`make deploy`'s check passes one over `wrangler.toml` and the
+//! secrets' names). All problems are collected and reported together, before any request is
+//! made.
 
 use std::fmt;
 

@@ -1,8 +1,10 @@
 //! The one I/O port the core needs: send an HTTP request, sleep, read the clock; plus the retry
 //! policy that every outbound call shares.
 //!
-//! The Worker implements [`Client`] with `worker::Fetch` (see `shell`); tests implement it with
-//! scripted answers, so retries, redirects and the whole sync run natively.
+//! The Worker implements [`Client`] in `shell::client` with one call per request into
+//! `src/shell/io.js`, which sends it with the runtime's `fetch` (timeout by `AbortController`,
+//! body read up to the limit); tests implement it with scripted answers, so retries, redirects
+//! and the whole sync run natively.
 
 use std::fmt;
 

@@ -41,7 +41,12 @@ pub enum Outcome {
     Unchanged,
     /// A preview or dry run found a difference; nothing was written.
     WouldUpdate,
-    /// The sync stopped at `error.stage`; what is live was not changed by this run.
+    /// The run stopped at `error.stage`. Before the write (every stage but `cloudflare` and
+    /// `state`, and `cloudflare` while reading), and when Cloudflare refused the write, what is
+    /// live was not changed by this run. It may have been: `CF_VERIFY_MISMATCH` means the write
+    /// was applied without some keys (or with other material for them), `CF_WRITE_UNCONFIRMED`
+    /// that it got no definite answer and a re-read did not show the keys sent, and at `state`
+    /// whether a run happened at all is unknown. The next run reads what is live and converges.
     Failed,
 }
 

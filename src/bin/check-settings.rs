@@ -117,7 +117,7 @@ fn check(vars: &Map<String, Value>, secrets: &[String]) -> Verdict {
     let mut notes = Vec::new();
     if lookup("SYNC_AUTH_TOKEN").is_none() {
         notes.push(
-            "SYNC_AUTH_TOKEN is not set: GET / and POST / will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them"
+            "SYNC_AUTH_TOKEN is not set: GET /, POST /, GET /status and POST /rollback will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them"
                 .to_owned(),
         );
     }
@@ -209,7 +209,7 @@ mod tests {
         json!({"MAX_KEYS": "16", "RSA_DEFAULT_ALG": "RS256", "JWKS_KEYS_POINTER": "/keys", "DRY_RUN": "false", "FETCH_TIMEOUT_MS": "8000"})
     }
 
-    const AUTH_NOTE: &str = "SYNC_AUTH_TOKEN is not set: GET / and POST / will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them";
+    const AUTH_NOTE: &str = "SYNC_AUTH_TOKEN is not set: GET /, POST /, GET /status and POST /rollback will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them";
 
     #[test]
     fn the_shipped_wrangler_toml_with_no_secrets_lists_everything_missing() {

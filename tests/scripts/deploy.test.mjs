@@ -97,7 +97,7 @@ test('the shipped wrangler.toml with no secrets is refused with everything missi
       '  - CF_ZONE_ID is not set',
       '  - CF_TOKEN_CONFIG_ID is not set',
       '  - CF_API_TOKEN is not set; add it with `wrangler secret put CF_API_TOKEN`',
-      'note: SYNC_AUTH_TOKEN is not set: GET / and POST / will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them',
+      'note: SYNC_AUTH_TOKEN is not set: GET /, POST /, GET /status and POST /rollback will answer 503 (the cron still syncs); set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable them',
       NOT_DEPLOYING,
       '',
     ].join('\n'),
