@@ -229,6 +229,25 @@ mod tests {
         );
     }
 
+    /// The three secret URLs are never shown, not even the first characters a refused var's
+    /// value shows.
+    #[test]
+    fn no_part_of_a_refused_secret_url_is_shown() {
+        let (_, problems) = read(&[
+            ("HEARTBEAT_URL", "http://hc.example/SECRETping"),
+            ("HEARTBEAT_FAIL_URL", "SECRET-not-a-url"),
+            ("ALERT_WEBHOOK_URL", "ftp://SECRET@hooks.example/"),
+        ]);
+        assert_eq!(
+            problems,
+            ["HEARTBEAT_URL", "HEARTBEAT_FAIL_URL", "ALERT_WEBHOOK_URL"]
+                .map(|n| format!("{n} must be an https URL (http only for a loopback host); the value is a secret and is not shown"))
+        );
+        assert!(problems
+            .iter()
+            .all(|p| !p.contains("SECR") && !p.contains("http:") && !p.contains("ftp")));
+    }
+
     #[test]
     fn problems_never_show_a_secret_url() {
         let secret = "http://hooks.example/T000/B000/XXXXsecret";
