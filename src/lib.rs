@@ -22,6 +22,7 @@
 //! - [`report`]: a target's JSON result and its log line; [`answers`]: the Worker's answer over
 //!   all targets.
 //! - [`history`]: what a run records and the status derived from the records.
+//! - [`gate`]: a target's runs one at a time: who runs next, and who shares that run.
 //! - [`alert`]: alert transitions and the webhook body; [`notify`]: sending it and the heartbeat.
 //! - [`freshness`]: the `GET /healthz` verdict.
 //! - [`state_api`]: the requests the Worker sends to a target's Durable Object, and its name.
@@ -48,6 +49,7 @@ pub mod diff;
 pub mod duration;
 pub mod error;
 pub mod freshness;
+pub mod gate;
 pub mod grace;
 pub mod history;
 pub mod http;
