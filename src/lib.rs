@@ -21,7 +21,8 @@
 //!   keys) comes after everything before it succeeded.
 //! - [`report`]: a target's JSON result and its log line; [`answers`]: the Worker's answer over
 //!   all targets.
-//! - [`history`]: what a run records and the status derived from the records.
+//! - [`history`]: what a run records and the status derived from the records;
+//!   [`rollback`]: which recorded key set a rollback may put back.
 //! - [`gate`]: a target's runs one at a time: who runs next, and who shares that run.
 //! - [`alert`]: alert transitions and the webhook body; [`notify`]: sending it and the heartbeat.
 //! - [`freshness`]: the `GET /healthz` verdict.
@@ -58,6 +59,7 @@ pub mod notify;
 pub mod ops;
 pub mod plan;
 pub mod report;
+pub mod rollback;
 pub mod routes;
 pub mod shell;
 pub mod source;
