@@ -11,6 +11,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::Stage;
 use crate::freshness::Freshness;
 use crate::grace::FirstMissing;
 use crate::report::{Outcome, TargetReport};
@@ -95,10 +96,24 @@ impl Kids {
     }
 }
 
+/// True for a rollback that a safety rule refused before writing (stage `plan`:
+/// `FULL_REPLACEMENT_REFUSED`, `KEY_LIMIT_REACHED`). Such a run is an operator's request turned
+/// down, not the target failing: it is recorded as `refused`, is neither a success nor a failure
+/// (for [`failures_in_a_row`] and alerts), and changes nothing live.
+pub fn refused_restore(report: &TargetReport) -> bool {
+    report.restored_from.is_some()
+        && report.outcome == Outcome::Failed
+        && report
+            .error
+            .as_ref()
+            .is_some_and(|e| e.stage == Stage::Plan)
+}
+
 /// What a run records when it ends: the summary of its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEnd {
-    /// `updated`, `unchanged` or `failed` (recorded runs are never previews).
+    /// `updated`, `unchanged`, `failed`, or `refused` (see [`refused_restore`]); recorded runs
+    /// are never previews.
     pub outcome: &'static str,
     /// The failed stage.
     pub stage: Option<&'static str>,
@@ -114,6 +129,7 @@ impl RunEnd {
     /// The summary of `report`.
     pub fn of(report: &TargetReport) -> RunEnd {
         let outcome = match report.outcome {
+            _ if refused_restore(report) => "refused",
             Outcome::Updated => "updated",
             Outcome::Unchanged => "unchanged",
             Outcome::WouldUpdate => "would_update",
@@ -141,7 +157,7 @@ pub struct RunRow {
     pub finished_ms: Option<i64>,
     /// `cron`, `http` or `rollback`.
     pub trigger: String,
-    /// `updated`, `unchanged`, `failed` or `interrupted`; `None` while it runs.
+    /// `updated`, `unchanged`, `failed`, `refused` or `interrupted`; `None` while it runs.
     pub outcome: Option<String>,
     /// The failed stage.
     pub stage: Option<String>,
@@ -170,8 +186,8 @@ pub struct RunView {
     /// Wall time, in milliseconds; absent while running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    /// `updated`, `unchanged`, `failed`, `interrupted` (cut short by a deploy or a reset) or
-    /// `running`.
+    /// `updated`, `unchanged`, `failed`, `refused` (a rollback a safety rule turned down),
+    /// `interrupted` (cut short by a deploy or a reset) or `running`.
     pub outcome: String,
     /// For `failed`: the stage.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,12 +236,20 @@ impl RunRow {
     }
 }
 
-/// Failed (or interrupted) runs since the last success, from the newest finished run's id and
-/// the last success's id. Runs are numbered without gaps, so this holds even when the failed
-/// runs are older than the [`RUNS_KEPT`] still stored.
-pub fn failures_in_a_row(newest_finished_id: Option<i64>, last_success_id: Option<i64>) -> u64 {
+/// Failed (or interrupted) runs since the last success, from the newest finished run's id, the
+/// last success's id, and the `refused` rollbacks stored since that success (which are not
+/// failures: see [`refused_restore`]). Runs are numbered without gaps, so this holds even when
+/// the failed runs are older than the [`RUNS_KEPT`] still stored; a refused rollback older than
+/// those is counted as a failure (it is no longer there to tell).
+pub fn failures_in_a_row(
+    newest_finished_id: Option<i64>,
+    last_success_id: Option<i64>,
+    refused_since: u64,
+) -> u64 {
     let newest = newest_finished_id.unwrap_or(0);
-    u64::try_from(newest - last_success_id.unwrap_or(0)).unwrap_or(0)
+    u64::try_from(newest - last_success_id.unwrap_or(0))
+        .unwrap_or(0)
+        .saturating_sub(refused_since)
 }
 
 /// A live key the IdP no longer publishes, as `GET /status` shows it.
@@ -286,7 +310,6 @@ pub struct TargetStatus {
 mod tests {
     use super::*;
     use crate::diff::Diff;
-    use crate::error::Stage;
     use crate::report::ErrorReport;
     use serde_json::json;
 
@@ -382,10 +405,58 @@ mod tests {
 
     #[test]
     fn failures_in_a_row_count_from_the_last_success() {
-        assert_eq!(failures_in_a_row(None, None), 0);
-        assert_eq!(failures_in_a_row(Some(4), None), 4);
-        assert_eq!(failures_in_a_row(Some(9), Some(9)), 0);
-        assert_eq!(failures_in_a_row(Some(130), Some(10)), 120);
+        assert_eq!(failures_in_a_row(None, None, 0), 0);
+        assert_eq!(failures_in_a_row(Some(4), None, 0), 4);
+        assert_eq!(failures_in_a_row(Some(9), Some(9), 0), 0);
+        assert_eq!(failures_in_a_row(Some(130), Some(10), 0), 120);
+    }
+
+    /// Issue L4: a refused rollback is no failure of the target.
+    #[test]
+    fn refused_rollbacks_are_not_failures_in_a_row() {
+        // Success 5, then a refused rollback: nothing failed.
+        assert_eq!(failures_in_a_row(Some(6), Some(5), 1), 0);
+        // Success 5, failed 6, refused 7, failed 8.
+        assert_eq!(failures_in_a_row(Some(8), Some(5), 1), 2);
+        assert_eq!(failures_in_a_row(Some(2), None, 2), 0);
+    }
+
+    fn refused(stage: Stage, code: &'static str, restored_from: Option<i64>) -> TargetReport {
+        let mut r = report(Outcome::Failed);
+        r.restored_from = restored_from;
+        r.error = Some(ErrorReport {
+            stage,
+            code,
+            message: "m".into(),
+            hint: crate::catalogue::hint(code),
+            cloudflare_errors: Vec::new(),
+            live_kids: None,
+        });
+        r
+    }
+
+    #[test]
+    fn a_rollback_refused_by_a_safety_rule_is_recorded_as_refused() {
+        for code in ["FULL_REPLACEMENT_REFUSED", "KEY_LIMIT_REACHED"] {
+            let r = refused(Stage::Plan, code, Some(3));
+            assert!(refused_restore(&r), "{code}");
+            let end = RunEnd::of(&r);
+            assert_eq!(
+                (end.outcome, end.stage, end.code, end.kids),
+                ("refused", Some("plan"), Some(code), None)
+            );
+        }
+        // The same refusal of a sync is a failure: the IdP's keys cannot be written.
+        let sync = refused(Stage::Plan, "FULL_REPLACEMENT_REFUSED", None);
+        assert!(!refused_restore(&sync));
+        assert_eq!(RunEnd::of(&sync).outcome, "failed");
+        // A rollback that failed at Cloudflare did fail.
+        let cf = refused(Stage::Cloudflare, "CF_VERIFY_MISMATCH", Some(3));
+        assert!(!refused_restore(&cf));
+        assert_eq!(RunEnd::of(&cf).outcome, "failed");
+        let mut ok = report(Outcome::Updated);
+        ok.restored_from = Some(3);
+        assert!(!refused_restore(&ok));
     }
 
     #[test]

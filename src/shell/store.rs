@@ -297,6 +297,11 @@ pub fn status(
         "SELECT max(id) FROM runs WHERE finished_ms IS NOT NULL",
         None,
     )?)?;
+    let last_success_id = last_success.as_ref().map(|r| r.id);
+    let refused_since = first_int(sql.exec(
+        "SELECT count(*) FROM runs WHERE outcome = 'refused' AND id > ?",
+        vec![last_success_id.unwrap_or(0).into()],
+    )?)?;
     Ok(TargetStatus {
         name: target.name.clone(),
         zone_id: target.zone_id.clone(),
@@ -308,7 +313,11 @@ pub fn status(
             rec.first_seen_ms,
         ),
         alert_state: rec.alert.as_str(),
-        failures_in_a_row: failures_in_a_row(newest_finished, last_success.as_ref().map(|r| r.id)),
+        failures_in_a_row: failures_in_a_row(
+            newest_finished,
+            last_success_id,
+            refused_since.map_or(0, to_ms),
+        ),
         last_run: recent.first().map(RunRow::view),
         last_success: last_success.as_ref().map(RunRow::view),
         last_change: last_change.as_ref().map(RunRow::view),
