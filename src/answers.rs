@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::config::Target;
 use crate::error::{ServiceError, Stage};
 use crate::ops::{Ops, StaleAfterFrom};
-use crate::report::{ErrorReport, TargetReport};
+use crate::report::{ErrorReport, Outcome, TargetReport};
 
 /// One target's report, as JSON text, and what the Worker read from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct TargetAnswer {
     name: String,
     /// `Some(stage)` when the outcome is `failed`.
     failed_at: Option<String>,
+    /// True when the outcome is `updated` or `unchanged`: live holds the keys it should.
+    in_sync: bool,
 }
 
 impl TargetAnswer {
@@ -46,6 +48,7 @@ impl TargetAnswer {
             name: name.to_owned(),
             json,
             failed_at,
+            in_sync: matches!(outcome, "updated" | "unchanged"),
         })
     }
 
@@ -58,6 +61,7 @@ impl TargetAnswer {
                 .failed()
                 .then(|| report.error.as_ref().map_or(Stage::State, |e| e.stage))
                 .map(|s| s.as_str().to_owned()),
+            in_sync: matches!(report.outcome, Outcome::Updated | Outcome::Unchanged),
         }
     }
 
@@ -74,6 +78,12 @@ impl TargetAnswer {
     /// True when the target failed.
     pub fn failed(&self) -> bool {
         self.failed_at.is_some()
+    }
+
+    /// True when the target is in sync: its outcome is `updated` or `unchanged` (not a failure,
+    /// and not a `would_update` preview, which left live differing from the IdP).
+    pub fn in_sync(&self) -> bool {
+        self.in_sync
     }
 }
 
@@ -92,6 +102,12 @@ impl Answers {
     /// True when any target failed: the HTTP answer is then 502 and the cron invocation an error.
     pub fn failed(&self) -> bool {
         self.targets.iter().any(TargetAnswer::failed)
+    }
+
+    /// True when every target is in sync ([`TargetAnswer::in_sync`]): what the heartbeat's
+    /// success ping says.
+    pub fn in_sync(&self) -> bool {
+        self.targets.iter().all(TargetAnswer::in_sync)
     }
 
     /// The HTTP status: 200 when every target succeeded, else 502.
@@ -169,27 +185,35 @@ pub fn refused(status: u16, text: &str) -> (ServiceError, String) {
     (code, format!("the target's state refused the run: {what}"))
 }
 
+/// What the Worker makes of a target's object that answered a rollback with `status` (not 200)
+/// and body `text`: its `RUN_NOT_RESTORABLE` refusal is passed on as it is (the request named a
+/// run that cannot be restored; no run was reached); anything else is the target failing at stage
+/// `state`, read as [`refused`] reads a sync's (`TARGET_NOT_CONFIGURED`, `STATE_STORAGE`,
+/// `RUN_ABANDONED`, or `STATE_UNAVAILABLE` for any other answer), which `POST /` reports the
+/// same way.
+pub fn rollback_refused(status: u16, text: &str) -> Result<(), (ServiceError, String)> {
+    let code = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+        v.pointer("/error/code")
+            .and_then(Value::as_str)
+            .and_then(ServiceError::from_code)
+    });
+    match code {
+        Some(ServiceError::RunNotRestorable) => Ok(()),
+        _ => Err(refused(status, text)),
+    }
+}
+
 /// The log line of a cron invocation that pinged a heartbeat URL, after its targets' own lines:
 /// `{"event":"jwks-sync-cron","dry_run":false,"targets":2,"failed":["prod (fetch)"],"heartbeat":"fail ping sent"}`,
 /// with `run_warnings` (the settings' warnings) when there are some. A failed ping is a warning
 /// here (`"heartbeat":"success ping failed: HTTP 404"`), never a failed run.
 pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        event: &'static str,
-        dry_run: bool,
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        run_warnings: &'a [String],
-        targets: usize,
-        failed: Vec<String>,
-        heartbeat: &'a str,
-    }
     let failed = answers
         .targets
         .iter()
         .filter_map(|t| t.failed_at.as_ref().map(|s| format!("{} ({s})", t.name)))
         .collect();
-    let line = Line {
+    let line = CronLine {
         event: "jwks-sync-cron",
         dry_run: answers.dry_run,
         run_warnings: &answers.warnings,
@@ -198,6 +222,34 @@ pub fn cron_line(answers: &Answers, heartbeat: &str) -> String {
         heartbeat,
     };
     serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// The log line of a cron invocation whose settings are invalid, after the settings' own error
+/// line, when it pinged the heartbeat (`HEARTBEAT_FAIL_URL`, read on its own): no target ran,
+/// and the settings are what failed:
+/// `{"event":"jwks-sync-cron","dry_run":false,"targets":0,"failed":["settings (config)"],"heartbeat":"fail ping sent"}`.
+pub fn cron_settings_line(heartbeat: &str) -> String {
+    let line = CronLine {
+        event: "jwks-sync-cron",
+        dry_run: false,
+        run_warnings: &[],
+        targets: 0,
+        failed: vec![format!("settings ({})", Stage::Config)],
+        heartbeat,
+    };
+    serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// The cron invocation's log line (see [`cron_line`]).
+#[derive(Serialize)]
+struct CronLine<'a> {
+    event: &'static str,
+    dry_run: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    run_warnings: &'a [String],
+    targets: usize,
+    failed: Vec<String>,
+    heartbeat: &'a str,
 }
 
 /// A target's entry in `GET /status` when its Durable Object did not answer:
@@ -361,6 +413,89 @@ mod tests {
         assert_eq!(
             cron_line(&ok, "success ping failed: HTTP 404"),
             r#"{"event":"jwks-sync-cron","dry_run":true,"run_warnings":["CF_API_TOKEN: w"],"targets":1,"failed":[],"heartbeat":"success ping failed: HTTP 404"}"#
+        );
+    }
+
+    #[test]
+    fn the_cron_line_of_invalid_settings_names_them_as_failed() {
+        assert_eq!(
+            cron_settings_line("fail ping sent"),
+            r#"{"event":"jwks-sync-cron","dry_run":false,"targets":0,"failed":["settings (config)"],"heartbeat":"fail ping sent"}"#
+        );
+    }
+
+    /// Issue M2: only `updated` and `unchanged` are in sync; a `would_update` (DRY_RUN) is not.
+    #[test]
+    fn in_sync_means_updated_or_unchanged_everywhere() {
+        let answers = |outcomes: &[&str]| Answers {
+            dry_run: false,
+            warnings: Vec::new(),
+            targets: outcomes
+                .iter()
+                .map(|o| answer(json!({"name": "p", "outcome": o, "error": {"stage": "fetch"}})))
+                .collect(),
+        };
+        assert!(answers(&["updated", "unchanged"]).in_sync());
+        let dry = answers(&["unchanged", "would_update"]);
+        assert!(!dry.in_sync());
+        assert!(!dry.failed(), "a preview is not a failure either");
+        assert!(!answers(&["updated", "failed"]).in_sync());
+        let made = TargetAnswer::from_report(&unavailable(
+            &target(),
+            ServiceError::StateTimeout,
+            "m".into(),
+        ));
+        assert!(!made.in_sync());
+        let mut ok = unavailable(&target(), ServiceError::StateTimeout, "m".into());
+        ok.error = None;
+        ok.outcome = Outcome::Unchanged;
+        assert!(TargetAnswer::from_report(&ok).in_sync());
+    }
+
+    /// Issue, `POST /rollback`: only the object's `RUN_NOT_RESTORABLE` is passed on; anything
+    /// else is the target failing at stage `state`, as for `POST /`.
+    #[test]
+    fn a_rollback_refusal_is_passed_on_only_when_the_run_is_not_restorable() {
+        let body = |code: &str, message: &str| {
+            json!({"error": {"code": code, "message": message, "hint": "h"}}).to_string()
+        };
+        for status in [404, 409, 500] {
+            assert_eq!(
+                rollback_refused(status, &body("RUN_NOT_RESTORABLE", "run 9 …")),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            rollback_refused(404, &body("TARGET_NOT_CONFIGURED", "no configured target")),
+            Err((
+                ServiceError::TargetNotConfigured,
+                "the target's state refused the run: no configured target".to_owned()
+            ))
+        );
+        assert_eq!(
+            rollback_refused(500, &body("STATE_STORAGE", "disk"))
+                .unwrap_err()
+                .0,
+            ServiceError::StateStorage
+        );
+        assert_eq!(
+            rollback_refused(503, &body("RUN_ABANDONED", "gone"))
+                .unwrap_err()
+                .0,
+            ServiceError::RunAbandoned
+        );
+        // The object's own invalid settings, or an answer that is not the object's: unavailable.
+        let config = json!({"targets": [], "error": {"stage": "config", "code": "CONFIG_INVALID", "message": "m"}});
+        assert_eq!(
+            rollback_refused(500, &config.to_string()).unwrap_err().0,
+            ServiceError::StateUnavailable
+        );
+        assert_eq!(
+            rollback_refused(502, "<html>"),
+            Err((
+                ServiceError::StateUnavailable,
+                "the target's state refused the run: HTTP 502".to_owned()
+            ))
         );
     }
 

@@ -1,15 +1,65 @@
-//! Sending the heartbeat ping and the alert webhook: the requests, the retry policy, and how an
-//! outcome is reported without showing the secret URL.
+//! Sending the heartbeat ping and the alert webhook: which heartbeat URL a cron run pings, the
+//! requests, the retry policy, and how an outcome is reported without showing the secret URL.
 //!
 //! Both are best effort: a failure is a warning (in the run's report or the cron log line), never
 //! a failed sync. Each waits about 5 s per attempt and retries once, on a transport error, a 5xx
 //! or a 429, within the attempt's budget; any other 4xx is final (a revoked Slack webhook answers
 //! 403/404/410, and Discord counts repeated 4xx toward an IP ban: operations.md §2.1, §2.3).
 
-use crate::config::Secret;
+use url::Url;
+
+use crate::config::{is_allowed_url, Secret};
 use crate::http::{
     send_with_retry, Client, Method, Request, RetryPolicy, TransportError, USER_AGENT,
 };
+
+/// Which heartbeat URL a cron run pings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// `HEARTBEAT_URL`: the cron ran and every target is in sync.
+    Success,
+    /// `HEARTBEAT_FAIL_URL`: the cron ran, and a target is not in sync, or the settings are
+    /// invalid.
+    Fail,
+}
+
+impl Beat {
+    /// `success` or `fail`, as the cron's log line names the ping.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Beat::Success => "success",
+            Beat::Fail => "fail",
+        }
+    }
+}
+
+/// The heartbeat a cron run sends, once every target is done: `success` when every target is
+/// in sync (`in_sync`: each outcome `updated` or `unchanged`), else `fail` when it is set, else
+/// nothing (the missing success ping is then the signal). A `would_update` under `DRY_RUN` is not
+/// in sync: live differs from what the IdP publishes, and the Worker was told not to fix it
+/// (README: under `DRY_RUN`, runs are not successes). operations.md §1.5.
+pub fn heartbeat<'a>(
+    in_sync: bool,
+    success: Option<&'a Secret>,
+    fail: Option<&'a Secret>,
+) -> Option<(Beat, &'a Secret)> {
+    if in_sync {
+        success.map(|url| (Beat::Success, url))
+    } else {
+        fail.map(|url| (Beat::Fail, url))
+    }
+}
+
+/// `HEARTBEAT_FAIL_URL` read on its own (trimmed, blank as unset), for a cron run whose settings
+/// are invalid as a whole: `Some` when it is a URL the settings would accept
+/// ([`is_allowed_url`]), so the failure can still be reported with `heartbeat(false, None, …)`.
+/// The success URL is never pinged for a run that did not sync.
+pub fn fail_url_alone(lookup: impl Fn(&str) -> Option<String>) -> Option<Secret> {
+    let value = lookup("HEARTBEAT_FAIL_URL")?;
+    let value = value.trim();
+    let url = Url::parse(value).ok()?;
+    is_allowed_url(&url).then(|| Secret::new(value.to_owned()))
+}
 
 /// Retry policy of a ping or an alert: 2 attempts of at most 5 s, 1 s apart (or `Retry-After` up
 /// to 5 s), 12 s in all (operations.md §1.5: "about 5 s per ping, at most one retry").
@@ -90,6 +140,65 @@ mod tests {
             status: s,
             ..Default::default()
         })
+    }
+
+    const OK_URL: &str = "https://hc-ping.com/abc";
+    const FAIL_URL: &str = "https://hc-ping.com/abc/fail";
+
+    fn beat(in_sync: bool, success: Option<&str>, fail: Option<&str>) -> Option<(Beat, String)> {
+        let (success, fail) = (success.map(secret_of), fail.map(secret_of));
+        heartbeat(in_sync, success.as_ref(), fail.as_ref())
+            .map(|(b, url)| (b, url.expose().to_owned()))
+    }
+
+    fn secret_of(url: &str) -> Secret {
+        Secret::new(url.to_owned())
+    }
+
+    /// Issue M2: the success URL only when every target is in sync.
+    #[test]
+    fn the_success_url_only_when_in_sync_else_the_fail_url_if_set() {
+        let (ok, fail) = (Some(OK_URL), Some(FAIL_URL));
+        assert_eq!(beat(true, ok, fail), Some((Beat::Success, OK_URL.into())));
+        assert_eq!(beat(false, ok, fail), Some((Beat::Fail, FAIL_URL.into())));
+        assert_eq!(beat(true, ok, None), Some((Beat::Success, OK_URL.into())));
+        assert_eq!(
+            beat(false, ok, None),
+            None,
+            "the missing ping is the signal"
+        );
+        assert_eq!(beat(true, None, None), None);
+        assert_eq!(
+            beat(true, None, fail),
+            None,
+            "never the fail URL for a run in sync"
+        );
+        assert_eq!(
+            (Beat::Success.as_str(), Beat::Fail.as_str()),
+            ("success", "fail")
+        );
+    }
+
+    /// Issue M3: with invalid settings, a valid HEARTBEAT_FAIL_URL read on its own is pinged.
+    #[test]
+    fn invalid_settings_ping_a_valid_fail_url_read_on_its_own() {
+        let alone = |value: &str| {
+            let value = value.to_owned();
+            fail_url_alone(|name| (name == "HEARTBEAT_FAIL_URL").then(|| value.clone()))
+                .map(|s| s.expose().to_owned())
+        };
+        assert_eq!(alone(&format!("  {FAIL_URL}\n")), Some(FAIL_URL.to_owned()));
+        let local = "http://127.0.0.1:8788/hb/fail";
+        assert_eq!(alone(local), Some(local.to_owned()));
+        for bad in ["http://hc-ping.example/abc/fail", "not a url", "  ", ""] {
+            assert_eq!(alone(bad), None, "{bad:?}");
+        }
+        assert_eq!(fail_url_alone(|_| None), None);
+        let fail = fail_url_alone(|_| Some(FAIL_URL.to_owned()));
+        assert_eq!(
+            heartbeat(false, None, fail.as_ref()).map(|(b, u)| (b, u.expose())),
+            Some((Beat::Fail, FAIL_URL))
+        );
     }
 
     #[test]
