@@ -34,8 +34,8 @@
 //! - [`catalogue`]: every error code the Worker reports, with its stage and hint (the README's
 //!   failure table).
 //! - [`shell`]: the workers-rs `fetch`, `scheduled` and `start` handlers, the runtime client, the
-//!   `TargetState` Durable Object with its SQLite storage, and `io.js` (one call into JavaScript
-//!   per exchange).
+//!   `TargetState` Durable Object (the gate's channels, its SQLite storage), and `io.js` (one
+//!   call into JavaScript per exchange).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 

@@ -32,11 +32,6 @@ pub enum Route {
 }
 
 impl Route {
-    /// True for the routes that need `Authorization: Bearer <SYNC_AUTH_TOKEN>`.
-    pub fn needs_auth(&self) -> bool {
-        matches!(self, Route::Run { .. } | Route::Status | Route::Rollback)
-    }
-
     /// For [`Route::Run`]: whether this request may write. Only a `POST` whose `dry_run` is absent
     /// or false does; a bad `dry_run` never writes.
     pub fn writes(&self) -> bool {
@@ -348,16 +343,6 @@ mod tests {
         for (m, p, q, want) in rows {
             assert_eq!(&route(m, p, *q), want, "{m} {p} {q:?}");
         }
-    }
-
-    #[test]
-    fn which_routes_need_auth() {
-        assert!(route("GET", "/", None).needs_auth());
-        assert!(route("POST", "/", None).needs_auth());
-        assert!(route("GET", "/status", None).needs_auth());
-        assert!(route("POST", "/rollback", None).needs_auth());
-        assert!(!route("GET", "/healthz", None).needs_auth());
-        assert!(!route("GET", "/nope", None).needs_auth());
     }
 
     #[test]

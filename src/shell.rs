@@ -5,23 +5,24 @@
 //! Durable Object, and writes what came back.
 //! - this file: the Worker's `fetch` and `scheduled` handlers, and its calls to the objects;
 //! - `client`: the runtime's `fetch` as the core's [`crate::http::Client`];
-//! - `target_state`: the `TargetState` Durable Object (one run at a time, history, alerts);
+//! - `target_state`: the `TargetState` Durable Object (the gate's channels, history, alerts);
 //! - `store`: its SQLite storage;
-//! - `io.js`: each outbound request, call to an object and JSON answer as one call into
-//!   JavaScript (the JS/wasm crossings were most of a sync's CPU time; BENCHMARKS.md).
+//! - `io.rs` and `io.js`: each outbound request, call to an object and JSON answer as one call
+//!   into JavaScript (the JS/wasm crossings were most of a sync's CPU time; BENCHMARKS.md).
 
 mod client;
+mod io;
 mod store;
 mod target_state;
 
 use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
-use worker::js_sys::{Promise, Reflect};
+use worker::js_sys::Reflect;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
-use worker::{console_error, console_log, event, Context, Date, Env};
+use worker::{console_error, console_log, event, Context, Env};
 
 use crate::answers::{self, Answers, TargetAnswer};
 use crate::auth::{self, Access};
@@ -29,16 +30,26 @@ use crate::config::{Config, ConfigError, Secret, Target};
 use crate::error::ServiceError;
 use crate::freshness::{self, Freshness};
 use crate::history::Trigger;
-use crate::notify;
+use crate::notify::{self, Beat};
 use crate::report;
 use crate::routes::{rollback_request, route, Route};
 use crate::state_api::{object_name, Call};
 use client::WorkerClient;
+use io::{call_object, respond, Answer};
 
 /// How long the Worker waits for a target's object to answer a sync or rollback, in
-/// milliseconds: longer than the longest run (each outbound call is bounded by its retry budget)
-/// plus the run a caller may wait for. Past it, the target is reported `STATE_TIMEOUT`
-/// (catalogue hint: 180 s).
+/// milliseconds (catalogue hint of `STATE_TIMEOUT`: 180 s). It bounds the wait, not the run: past
+/// it the target is reported `STATE_TIMEOUT` (whether the run happened is then unknown to the
+/// Worker), while the object finishes the run and records it (`GET /status` shows it).
+///
+/// A caller waits for the run in progress, if any, then for its own (the gate answers it as soon
+/// as that run ends, `crate::gate`). Each outbound call of a run is bounded by its retry budget
+/// (25 s, `http::RetryPolicy`; 12 s for the alert), but a run makes several: per source up to two
+/// documents (discovery, then the JWKS), each through up to 4 redirect hops, then 2 or 3
+/// Cloudflare calls, then an alert. Against slow services (say `FETCH_TIMEOUT_MS=20000` and an
+/// IdP that times out) one run can take longer than this, and a wait for two runs more so: this
+/// is a bound on how long a cron invocation or a client is held, sized for the runs seen in
+/// practice (a few seconds), not a guarantee that a run ends within it.
 const RUN_TIMEOUT_MS: u64 = 180_000;
 
 /// How long the Worker waits for a target's object to answer a status or freshness read, in
@@ -52,7 +63,8 @@ fn start() {
 }
 
 /// `GET /healthz` (freshness), `GET /` (preview), `POST /` (sync), `GET /status`,
-/// `POST /rollback`; see [`crate::routes`].
+/// `POST /rollback`; see [`crate::routes`]. Every route but `/healthz` and the refusals of a
+/// path or method needs the bearer token, checked before anything else of the request.
 ///
 /// The request stays the runtime's own (`web_sys::Request`): converting it to a
 /// `worker::Request` would read every header and the `cf` object, of which only the method, the
@@ -87,33 +99,12 @@ async fn fetch(
             ),
             Some(("allow", (*allow).to_owned())),
         ),
-        _ => {
-            let expected = lookup(&env, "SYNC_AUTH_TOKEN").map(Secret::new);
-            match auth::check(req.headers().get("authorization")?.as_deref(), expected.as_ref()) {
-                Access::Disabled => (
-                    503,
-                    report::error_json(ServiceError::AuthDisabled, "SYNC_AUTH_TOKEN is not set; set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable this endpoint"),
-                    None,
-                ),
-                Access::Missing => (
-                    401,
-                    report::error_json(ServiceError::Unauthorized, "send Authorization: Bearer <SYNC_AUTH_TOKEN>"),
-                    Some(("www-authenticate", r#"Bearer realm="jwks-sync""#.to_owned())),
-                ),
-                Access::Wrong => (
-                    401,
-                    report::error_json(ServiceError::Unauthorized, "the bearer token does not match SYNC_AUTH_TOKEN"),
-                    Some(("www-authenticate", r#"Bearer realm="jwks-sync", error="invalid_token""#.to_owned())),
-                ),
-                Access::Allowed => match r {
+        Route::Status | Route::Rollback | Route::Run { .. } => {
+            match authorize(req.headers().get("authorization")?.as_deref(), &env) {
+                Err(refusal) => refusal,
+                Ok(()) => match &r {
                     Route::Status => status(&env).await,
-                    Route::Rollback => {
-                        let body = match req.text() {
-                            Ok(text) => JsFuture::from(text).await.ok().and_then(|t| t.as_string()),
-                            Err(_) => None,
-                        };
-                        rollback(&body.unwrap_or_default(), &env).await
-                    }
+                    Route::Rollback => rollback(&request_text(&req).await, &env).await,
                     _ => run(&r, &env).await,
                 },
             }
@@ -125,15 +116,40 @@ async fn fetch(
 /// An answer: status, JSON body, and one extra header.
 type Reply = (u16, String, Option<(&'static str, String)>);
 
-/// A JSON response that no cache keeps, with at most one extra header; built in one call to
-/// `io.js`.
-pub(crate) fn respond(
-    status: u16,
-    body: String,
-    extra: Option<(&'static str, String)>,
-) -> web_sys::Response {
-    let (name, value) = extra.unwrap_or(("", String::new()));
-    json_response(status, &body, name, &value)
+/// Checks `Authorization: Bearer <SYNC_AUTH_TOKEN>` ([`crate::auth`]); `Err` is the answer that
+/// refuses the request.
+fn authorize(authorization: Option<&str>, env: &Env) -> Result<(), Reply> {
+    let expected = lookup(env, "SYNC_AUTH_TOKEN").map(Secret::new);
+    match auth::check(authorization, expected.as_ref()) {
+        Access::Allowed => Ok(()),
+        Access::Disabled => Err((
+            503,
+            report::error_json(ServiceError::AuthDisabled, "SYNC_AUTH_TOKEN is not set; set it with `wrangler secret put SYNC_AUTH_TOKEN` to enable this endpoint"),
+            None,
+        )),
+        Access::Missing => Err((
+            401,
+            report::error_json(ServiceError::Unauthorized, "send Authorization: Bearer <SYNC_AUTH_TOKEN>"),
+            Some(("www-authenticate", r#"Bearer realm="jwks-sync""#.to_owned())),
+        )),
+        Access::Wrong => Err((
+            401,
+            report::error_json(ServiceError::Unauthorized, "the bearer token does not match SYNC_AUTH_TOKEN"),
+            Some(("www-authenticate", r#"Bearer realm="jwks-sync", error="invalid_token""#.to_owned())),
+        )),
+    }
+}
+
+/// The request's body as text; empty when it has none or it cannot be read.
+async fn request_text(req: &web_sys::Request) -> String {
+    let text = match req.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    text.unwrap_or_default()
 }
 
 /// An authenticated `GET /` or `POST /`: the query is checked, then the settings, then every
@@ -211,26 +227,17 @@ async fn rollback(body: &str, env: &Env) -> Reply {
         allow_full_replacement: request.allow_full_replacement,
     };
     let warnings = &config.warnings;
+    let log = (Trigger::Rollback, request.dry_run, warnings.as_slice());
     let answer = match call_state(env, target, call, RUN_TIMEOUT_MS).await {
         Ok((200, text)) => {
             target_answer(target, text, Trigger::Rollback, request.dry_run, warnings)
         }
-        // The object's own refusals (no such run, over MAX_KEYS) are passed on as they are.
-        Ok((status, text)) if serde_json::from_str::<serde_json::Value>(&text).is_ok() => {
-            return (status, text, None)
-        }
-        Ok((status, _)) => unavailable(
-            target,
-            ServiceError::StateUnavailable,
-            format!("the target's state answered {status}"),
-            (Trigger::Rollback, request.dry_run, warnings),
-        ),
-        Err((e, msg)) => unavailable(
-            target,
-            e,
-            msg,
-            (Trigger::Rollback, request.dry_run, warnings),
-        ),
+        Ok((status, text)) => match answers::rollback_refused(status, &text) {
+            // No such run, or over MAX_KEYS: the request is refused; no run was reached.
+            Ok(()) => return (status, text, None),
+            Err((e, msg)) => unavailable(target, e, msg, log),
+        },
+        Err((e, msg)) => unavailable(target, e, msg, log),
     };
     let a = Answers {
         dry_run: request.dry_run,
@@ -365,29 +372,6 @@ fn unavailable(
     TargetAnswer::from_report(&report)
 }
 
-#[wasm_bindgen(module = "/src/shell/io.js")]
-extern "C" {
-    /// See `io.js`: a JSON response, with one extra header when `extra_name` is not empty.
-    #[wasm_bindgen(js_name = jsonResponse)]
-    fn json_response(
-        status: u16,
-        body: &str,
-        extra_name: &str,
-        extra_value: &str,
-    ) -> web_sys::Response;
-
-    /// See `io.js`: one request to a Durable Object, resolving to `{status, text}` or `{error}`;
-    /// never rejects.
-    #[wasm_bindgen(js_name = callObject)]
-    fn call_object(
-        namespace: &JsValue,
-        name: &str,
-        method: &str,
-        url: &str,
-        timeout_ms: f64,
-    ) -> Promise;
-}
-
 /// Calls a target's object with a timeout. `Err` is `STATE_TIMEOUT` or `STATE_UNAVAILABLE`, and a
 /// message.
 async fn call_state(
@@ -407,17 +391,9 @@ async fn call_state(
     let (method, url) = call.request();
     let name = object_name(&target.zone_id, &target.config_id);
     let promise = call_object(&namespace, &name, method, &url, timeout_ms as f64);
-    let answer = JsFuture::from(promise)
-        .await
-        .map_err(|e| unavailable(format!("{e:?}")))?;
-    let field = |f: &str| Reflect::get(&answer, &JsValue::from_str(f)).ok();
-    match field("error").and_then(|v| v.as_string()).as_deref() {
-        None => Ok((
-            field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16,
-            field("text")
-                .and_then(|v| v.as_string())
-                .unwrap_or_default(),
-        )),
+    let answer = Answer::of(promise).await.map_err(unavailable)?;
+    match answer.text("error").as_deref() {
+        None => Ok((answer.status(), answer.text("text").unwrap_or_default())),
         Some("timeout") => Err((
             ServiceError::StateTimeout,
             format!(
@@ -425,11 +401,7 @@ async fn call_state(
                 timeout_ms / 1000
             ),
         )),
-        Some(_) => Err(unavailable(
-            field("detail")
-                .and_then(|v| v.as_string())
-                .unwrap_or_default(),
-        )),
+        Some(_) => Err(unavailable(answer.text("detail").unwrap_or_default())),
     }
 }
 
@@ -439,18 +411,24 @@ async fn call_state(
 /// a panic, which would also reset the isolate). The details are in the JSON log lines; the
 /// rejection is one short line (see [`cron_failure`]).
 ///
-/// After every target, the heartbeat: `HEARTBEAT_URL` when all succeeded, `HEARTBEAT_FAIL_URL`
-/// (if set) otherwise. Only here: a manual `POST /` must not hide a dead cron.
+/// After every target, the heartbeat ([`notify::heartbeat`]): `HEARTBEAT_URL` when every target
+/// is in sync, else `HEARTBEAT_FAIL_URL` if set; with invalid settings, `HEARTBEAT_FAIL_URL` when
+/// that one setting is valid ([`notify::fail_url_alone`]). Only here: a manual `POST /` must not hide
+/// a dead cron.
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, wasm_bindgen_futures = ::worker::wasm_bindgen_futures, js_sys = ::worker::js_sys)]
 pub async fn scheduled(
     _event: worker::worker_sys::ScheduledEvent,
     env: Env,
     _ctx: worker::worker_sys::ScheduleContext,
 ) -> Result<JsValue, JsValue> {
-    let config = match load_config(&env) {
+    let settings = settings(&env);
+    let config = match config_of(&settings) {
         Ok(config) => config,
         Err(e) => {
             console_error!("{}", report::config_error_log(&e, "cron"));
+            let fail = notify::fail_url_alone(|name| settings.get(name).cloned());
+            let ping = notify::heartbeat(false, None, fail.as_ref());
+            heartbeat(ping, answers::cron_settings_line).await;
             return Err(cron_failure(&format!("jwks-sync: {e}")));
         }
     };
@@ -464,21 +442,14 @@ pub async fn scheduled(
         warnings: config.warnings,
         targets,
     };
-    let ping = match (&config.ops.heartbeat_url, &config.ops.heartbeat_fail_url) {
-        (Some(ok), _) if !a.failed() => Some(("success", ok)),
-        (Some(_), Some(fail)) => Some(("fail", fail)),
-        _ => None,
-    };
     // The targets logged their own lines; this one only reports the ping, when there is one.
-    if let Some((kind, url)) = ping {
-        match notify::ping(&WorkerClient, url).await {
-            Ok(()) => console_log!("{}", answers::cron_line(&a, &format!("{kind} ping sent"))),
-            Err(e) => console_error!(
-                "{}",
-                answers::cron_line(&a, &format!("{kind} ping failed: {e}"))
-            ),
-        }
-    }
+    let ops = &config.ops;
+    let ping = notify::heartbeat(
+        a.in_sync(),
+        ops.heartbeat_url.as_ref(),
+        ops.heartbeat_fail_url.as_ref(),
+    );
+    heartbeat(ping, |outcome| answers::cron_line(&a, outcome)).await;
     if a.failed() {
         return Err(cron_failure(&format!(
             "jwks-sync: sync failed for {}",
@@ -486,6 +457,19 @@ pub async fn scheduled(
         )));
     }
     Ok(JsValue::UNDEFINED)
+}
+
+/// Sends `ping`, if any, and logs its outcome with `line` (`success ping sent`,
+/// `fail ping failed: HTTP 404`, …). A failed ping is a warning, never a failed run.
+async fn heartbeat(ping: Option<(Beat, &Secret)>, line: impl Fn(&str) -> String) {
+    let Some((beat, url)) = ping else {
+        return;
+    };
+    let kind = beat.as_str();
+    match notify::ping(&WorkerClient, url).await {
+        Ok(()) => console_log!("{}", line(&format!("{kind} ping sent"))),
+        Err(e) => console_error!("{}", line(&format!("{kind} ping failed: {e}"))),
+    }
 }
 
 #[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
@@ -512,8 +496,13 @@ fn cron_failure(message: &str) -> JsValue {
     quiet
 }
 
+/// The settings of `env`, validated.
 pub(crate) fn load_config(env: &Env) -> Result<Config, ConfigError> {
-    let settings = settings(env);
+    config_of(&settings(env))
+}
+
+/// The settings `settings` holds, validated (one instance of the reading code for every caller).
+fn config_of(settings: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     Config::from_lookup(|name| settings.get(name).cloned())
 }
 
@@ -544,9 +533,4 @@ fn settings(env: &Env) -> BTreeMap<String, String> {
 fn lookup(env: &Env, name: &str) -> Option<String> {
     let value = worker::js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
     value.as_string()
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    Date::now().as_millis()
 }

@@ -1,31 +1,16 @@
 //! [`Client`] over the runtime's `fetch`: the Worker's and the Durable Object's one way out.
 //!
-//! Each request is one call into `io.js` (next to this file), which builds the request, applies
-//! the timeout and reads the body up to the limit on the JavaScript side, and returns one object.
+//! Each request is one call into `io.js` (see `io.rs`), which builds the request, applies the
+//! timeout and reads the body up to the limit on the JavaScript side, and returns one object.
 
 use std::time::Duration;
 
-use worker::js_sys::{Array, Promise, Reflect, Uint8Array};
-use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
-use worker::{Date, Delay};
+use worker::js_sys::{Array, Uint8Array};
+use worker::wasm_bindgen::JsValue;
+use worker::Delay;
 
+use super::io::{fetch_bounded, now_ms, Answer};
 use crate::http::{self, Client, TransportError};
-
-#[wasm_bindgen(module = "/src/shell/io.js")]
-extern "C" {
-    /// See `io.js`: resolves to an answer or `{error}`, never rejects.
-    #[wasm_bindgen(js_name = fetchBounded)]
-    fn fetch_bounded(
-        url: &str,
-        method: &str,
-        headers: Array,
-        body: Option<String>,
-        timeout_ms: f64,
-        no_store: bool,
-        max_bytes: f64,
-    ) -> Promise;
-}
 
 /// [`Client`] over the runtime's `fetch`, with redirects left to the caller and a timeout by
 /// `AbortController`.
@@ -51,18 +36,15 @@ impl Client for WorkerClient {
             req.no_store,
             max_body_bytes as f64,
         );
-        let answer = JsFuture::from(promise)
-            .await
-            .map_err(|e| TransportError::Network(format!("{e:?}")))?;
-        let field = |name: &str| Reflect::get(&answer, &JsValue::from_str(name)).ok();
-        let text = |name: &str| field(name).and_then(|v| v.as_string());
-        match text("error").as_deref() {
+        let answer = Answer::of(promise).await.map_err(TransportError::Network)?;
+        match answer.text("error").as_deref() {
             None => Ok(http::Response {
-                status: field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16,
-                content_type: text("contentType"),
-                location: text("location"),
-                retry_after: text("retryAfter"),
-                body: field("body")
+                status: answer.status(),
+                content_type: answer.text("contentType"),
+                location: answer.text("location"),
+                retry_after: answer.text("retryAfter"),
+                body: answer
+                    .field("body")
                     .map(|b| Uint8Array::new(&b).to_vec())
                     .unwrap_or_default(),
             }),
@@ -72,7 +54,9 @@ impl Client for WorkerClient {
             Some("too_large") => Err(TransportError::TooLarge {
                 limit_bytes: max_body_bytes,
             }),
-            Some(_) => Err(TransportError::Network(text("detail").unwrap_or_default())),
+            Some(_) => Err(TransportError::Network(
+                answer.text("detail").unwrap_or_default(),
+            )),
         }
     }
 
@@ -81,6 +65,6 @@ impl Client for WorkerClient {
     }
 
     fn now_ms(&self) -> u64 {
-        Date::now().as_millis()
+        now_ms()
     }
 }

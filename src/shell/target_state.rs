@@ -7,20 +7,19 @@
 //!
 //! # One run at a time
 //! A Durable Object interleaves requests at every `await` on a fetch (its input gate only holds
-//! them during storage operations), so runs are serialized by an in-memory gate
-//! (durable-objects.md §5.3): the first caller runs; a caller arriving during a run waits and then
-//! gets the *next* run, which starts after the current one ends, so its IdP data is never older
-//! than its request; callers waiting together share that next run. A rollback never shares a run
-//! with a sync. The gate lives in memory, which is exactly the scope in which runs could overlap:
-//! one instance of an object exists at a time, and after a reset no run is in flight (a run cut
-//! short is closed as `interrupted` by the next one, durable-objects.md §5.4).
+//! them during storage operations), so runs are serialized by an in-memory gate: its rules (one
+//! run at a time; a caller gets a run that starts after its request; waiting syncs with the same
+//! allowance share a run; a rollback never shares; each caller is answered when its own run
+//! ends) are [`crate::gate`]'s, and this object only keeps its channels and awaits them. The gate
+//! lives in memory, which is exactly the scope in which runs could overlap: one instance of an
+//! object exists at a time, and after a reset no run is in flight (a run cut short is closed as
+//! `interrupted` by the next one, durable-objects.md §5.4).
 //!
 //! The gate is not `block_concurrency_while`: that would also hold off status reads for the whole
 //! run, and resets the object past 30 s (durable-objects.md §5.2). Expected failures are JSON
 //! answers with a status code, never an `Err` (which would reach the Worker as an exception).
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::VecDeque;
 
 use futures_channel::oneshot;
 use serde_json::Value;
@@ -28,57 +27,45 @@ use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::worker_sys::{web_sys, DurableObjectState};
 use worker::{console_error, console_log, Env, State};
 
+use super::client::WorkerClient;
+use super::io::{now_ms, respond};
+use super::load_config;
+use super::store::{self, Finish, Recorded};
 use crate::alert;
 use crate::cloudflare::credentials_body;
 use crate::config::{Config, Target};
 use crate::error::ServiceError;
+use crate::gate::{Batch, Gate, Job};
 use crate::history::{RunEnd, Trigger};
-use crate::jwks::{decode_key, PublicJwk};
+use crate::jwks::PublicJwk;
 use crate::notify;
 use crate::report;
-use crate::shell::client::WorkerClient;
-use crate::shell::store::{self, Finish};
-use crate::shell::{load_config, now_ms, respond};
+use crate::rollback::restorable;
 use crate::state_api::{parse_object_name, Call};
 use crate::sync::{self, Context, Mode, TargetRun};
 
-/// A status and a JSON body.
-type Reply = (u16, String);
+/// What the object answers a request with: a status and a JSON body.
+type Json = (u16, String);
 
-/// What a caller waits for. `allow` is the request's `allow_full_replacement`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Job {
-    Sync { trigger: Trigger, allow: bool },
-    Restore { run: i64, allow: bool },
+/// How a waiting caller is reached: the gate sends it either the answer of the run it waited
+/// for, or a batch to run.
+type Waiter = oneshot::Sender<Turn>;
+
+/// What a waiting caller is sent.
+enum Turn {
+    /// The run it waited for ended with this answer.
+    Answer(Json),
+    /// It runs this batch, then answers the batch's waiters and hands the gate on.
+    Lead(Batch<Waiter>),
 }
 
-struct Waiter {
-    job: Job,
-    reply: oneshot::Sender<Reply>,
-}
-
-/// The single-flight gate: whether a run is in progress, and who waits for the next one.
-#[derive(Default)]
-struct Gate {
-    running: bool,
-    queue: VecDeque<Waiter>,
-}
-
-impl Gate {
-    /// The next batch: the first waiter, and when it is a sync, every sync queued right behind it
-    /// with the same `allow_full_replacement` (a caller that did not allow a full replacement
-    /// never shares a run that does).
-    fn next_batch(&mut self) -> Vec<Waiter> {
-        let mut batch = Vec::new();
-        if let Some(first) = self.queue.pop_front() {
-            let lead = first.job;
-            batch.push(first);
-            let shares = |job: Job| matches!((lead, job), (Job::Sync { allow: a, .. }, Job::Sync { allow: b, .. }) if a == b);
-            while matches!(self.queue.front(), Some(w) if shares(w.job)) {
-                batch.extend(self.queue.pop_front());
-            }
+impl Turn {
+    /// The batch of a lead not taken (its waiter was gone), to hand to the next one.
+    fn into_batch(self) -> Option<Batch<Waiter>> {
+        match self {
+            Turn::Lead(batch) => Some(batch),
+            Turn::Answer(_) => None,
         }
-        batch
     }
 }
 
@@ -96,8 +83,8 @@ pub struct TargetState {
     /// True once the schema is known to exist in this instance.
     ready: Cell<bool>,
     /// The settings and this object's target, once read (see [`TargetState::setting`]).
-    settings: OnceCell<Result<(Config, Target), Reply>>,
-    gate: RefCell<Gate>,
+    settings: OnceCell<Result<(Config, Target), Json>>,
+    gate: RefCell<Gate<Waiter>>,
 }
 
 #[wasm_bindgen(
@@ -141,28 +128,42 @@ impl TargetState {
         self.state.storage().sql()
     }
 
-    async fn answer(&self, call: Call) -> Reply {
+    async fn answer(&self, call: Call) -> Json {
         if !self.ready.get() {
             if let Err(e) = store::ensure_schema(&self.sql(), now_ms()) {
                 return internal(&e);
             }
             self.ready.set(true);
         }
-        let allow = call.allows_full_replacement();
+        let allow_full_replacement = call.allows_full_replacement();
         match call {
             Call::Run { trigger, .. } => match self.setting(false) {
                 // DRY_RUN: every run is a preview, which needs no lock and records nothing.
-                Ok((config, _)) if config.dry_run => self.preview(trigger, allow).await,
-                Ok(_) => self.gated(Job::Sync { trigger, allow }).await,
+                Ok((config, _)) if config.dry_run => {
+                    self.preview(trigger, allow_full_replacement).await
+                }
+                Ok(_) => {
+                    let job = Job::Sync {
+                        trigger,
+                        allow_full_replacement,
+                    };
+                    self.gated(job).await
+                }
                 Err(reply) => reply,
             },
-            Call::Preview { .. } => self.preview(Trigger::Http, allow).await,
+            Call::Preview { .. } => self.preview(Trigger::Http, allow_full_replacement).await,
             Call::Rollback {
                 run, write: true, ..
-            } => self.gated(Job::Restore { run, allow }).await,
+            } => {
+                let job = Job::Restore {
+                    run,
+                    allow_full_replacement,
+                };
+                self.gated(job).await
+            }
             Call::Rollback {
                 run, write: false, ..
-            } => self.restore_preview(run, allow).await,
+            } => self.restore_preview(run, allow_full_replacement).await,
             Call::Status => self.status(),
             Call::Freshness => self.freshness(),
         }
@@ -173,7 +174,7 @@ impl TargetState {
     ///
     /// Read once per instance: its `env` is fixed from construction (a new version of the Worker
     /// means a new instance), and every request of a run asks for them.
-    fn setting(&self, allow_full_replacement: bool) -> Result<(Config, Target), Reply> {
+    fn setting(&self, allow_full_replacement: bool) -> Result<(Config, Target), Json> {
         let (mut config, target) = self.settings.get_or_init(|| self.read_settings()).clone()?;
         if allow_full_replacement {
             config.allow_full_replacement_once();
@@ -181,7 +182,7 @@ impl TargetState {
         Ok((config, target))
     }
 
-    fn read_settings(&self) -> Result<(Config, Target), Reply> {
+    fn read_settings(&self) -> Result<(Config, Target), Json> {
         let config =
             load_config(&self.env).map_err(|e| (500, report::config_error_json(&e, true)))?;
         let name = self.state.id().name().unwrap_or_default();
@@ -204,66 +205,52 @@ impl TargetState {
         }
     }
 
-    /// Joins the gate: waits for the run that starts after this call, running it if no run is in
-    /// progress (and then every batch queued meanwhile).
-    async fn gated(&self, job: Job) -> Reply {
+    /// Joins the gate ([`crate::gate`]) and waits for the run that answers this call: the run it
+    /// makes itself when no run is in progress or when the gate hands it a batch, or the run of
+    /// the batch it waits in. A caller that ran a batch answers that batch's waiters, hands the
+    /// gate on, and returns at once.
+    async fn gated(&self, job: Job) -> Json {
         let (tx, rx) = oneshot::channel();
-        let leader = {
-            let mut g = self.gate.borrow_mut();
-            g.queue.push_back(Waiter { job, reply: tx });
-            !std::mem::replace(&mut g.running, true)
+        let joined = self.gate.borrow_mut().join(job, tx);
+        let batch = match joined {
+            Some(batch) => batch,
+            None => match rx.await {
+                Ok(Turn::Answer(reply)) => return reply,
+                Ok(Turn::Lead(batch)) => batch,
+                Err(_) => return abandoned(),
+            },
         };
-        if leader {
-            loop {
-                let batch = self.gate.borrow_mut().next_batch();
-                let Some(first) = batch.first() else {
-                    self.gate.borrow_mut().running = false;
-                    break;
-                };
-                let reply = self.run_once(first.job).await;
-                for w in batch {
-                    // A caller that gave up has dropped its receiver; nothing to do.
-                    let _ = w.reply.send(reply.clone());
-                }
-            }
+        let reply = self.run_once(batch.job).await;
+        for w in batch.waiters {
+            // A caller that gave up has dropped its receiver; nothing to do.
+            let _ = w.send(Turn::Answer(reply.clone()));
         }
-        rx.await.unwrap_or_else(|_| {
-            (
-                503,
-                report::error_json(
-                    ServiceError::RunAbandoned,
-                    "the run this request waited for was abandoned",
-                ),
-            )
-        })
+        self.gate
+            .borrow_mut()
+            .hand_over(|w, next| w.send(Turn::Lead(next)).err().and_then(Turn::into_batch));
+        reply
     }
 
-    /// One recorded run: a sync or a restore. Never panics; every failure is a reply.
-    async fn run_once(&self, job: Job) -> Reply {
-        let allow = match job {
-            Job::Sync { allow, .. } | Job::Restore { allow, .. } => allow,
-        };
-        let (config, target) = match self.setting(allow) {
-            Ok(s) => s,
-            Err(reply) => return reply,
-        };
+    /// One recorded run: a sync or a restore. Never panics; every failure is an answer.
+    async fn run_once(&self, job: Job) -> Json {
+        self.recorded_run(job).await.unwrap_or_else(|reply| reply)
+    }
+
+    async fn recorded_run(&self, job: Job) -> Result<Json, Json> {
+        let (config, target) = self.setting(job.allows_full_replacement())?;
         let sql = self.sql();
         let (trigger, restore) = match job {
             Job::Sync { trigger, .. } => (trigger, None),
-            Job::Restore { run, .. } => match self.restorable(&config, run) {
-                Ok(keys) => (Trigger::Rollback, Some((run, keys))),
-                Err(reply) => return reply,
-            },
+            Job::Restore { run, .. } => (
+                Trigger::Rollback,
+                Some((run, self.restorable(&config, run)?)),
+            ),
         };
         let started = now_ms();
-        let recorded = match store::recorded(&sql) {
-            Ok(r) => r,
-            Err(e) => return internal(&e),
-        };
-        let run_id = match store::start_run(&sql, started, trigger, restore.as_ref().map(|r| r.0)) {
-            Ok(id) => id,
-            Err(e) => return internal(&e),
-        };
+        let recorded = store::recorded(&sql).map_err(|e| internal(&e))?;
+        let restored_from = restore.as_ref().map(|r| r.0);
+        let run_id =
+            store::start_run(&sql, started, trigger, restored_from).map_err(|e| internal(&e))?;
         let client = WorkerClient;
         let mut run = match &restore {
             None => {
@@ -278,131 +265,68 @@ impl TargetState {
             }
         };
         run.report.run_id = Some(run_id);
-        run.report.restored_from = restore.map(|r| r.0);
-
+        run.report.restored_from = restored_from;
         let finished = now_ms();
-        // Only the asymmetric keys written: a restore keeps whatever symmetric keys are live then.
-        let written = run
-            .written
-            .as_deref()
-            .map(|keys| credentials_body(keys, &[]));
-        let first_missing = run
-            .first_missing
-            .as_ref()
-            .filter(|m| **m != recorded.first_missing);
-        let finish = Finish {
-            id: run_id,
-            finished_ms: finished,
-            written: written.as_deref(),
-            first_missing,
-        };
-        if let Err(e) = store::finish_run(&sql, finish, &RunEnd::of(&run.report)) {
-            run.report
-                .warnings
-                .push(format!("the run could not be recorded: {e}"));
-        }
-        let (next, event) =
-            alert::transition(recorded.alert, run.report.outcome, run.written.is_some());
-        let announced = self
-            .alert(&config, &mut run, trigger, event, finished)
+        record(&sql, run_id, finished, &recorded, &mut run);
+        self.announce(&config, &recorded, &mut run, trigger, finished)
             .await;
-        if next != recorded.alert && announced {
-            // Recorded once announced (or when no webhook is set), so an undelivered
-            // failing/recovered alert is tried again by the next run that sees the same change.
-            if let Err(e) = store::set_alert_state(&sql, next) {
+        log(&run, trigger, false, &config.warnings);
+        Ok((200, run.report.to_json()))
+    }
+
+    /// The alert for the run, if its change of state calls for one ([`alert::after_run`]), and
+    /// the alert state recorded once it is announced ([`alert::state_to_record`]). An alert that
+    /// could not be delivered, or a state that could not be recorded, is a warning of the run.
+    async fn announce(
+        &self,
+        config: &Config,
+        recorded: &Recorded,
+        run: &mut TargetRun,
+        trigger: Trigger,
+        time_ms: u64,
+    ) {
+        let (next, event) = alert::after_run(recorded.alert, &run.report, run.written.is_some());
+        let delivered = match (event, config.ops.alert_webhook_url.as_ref()) {
+            (Some(event), Some(url)) => {
+                let body = alert::body(event, &run.report, trigger, time_ms);
+                match notify::post_alert(&WorkerClient, url, body).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        let name = serde_json::to_value(event).unwrap_or(Value::Null);
+                        run.report.warnings.push(format!(
+                            "alert webhook: {e}; the {} alert was not delivered",
+                            name.as_str().unwrap_or("")
+                        ));
+                        false
+                    }
+                }
+            }
+            _ => true,
+        };
+        if let Some(state) = alert::state_to_record(recorded.alert, next, delivered) {
+            if let Err(e) = store::set_alert_state(&self.sql(), state) {
                 run.report
                     .warnings
                     .push(format!("the alert state could not be recorded: {e}"));
             }
         }
-        log(&run, trigger, false, &config.warnings);
-        (200, run.report.to_json())
     }
 
-    /// Sends the alert for `event`, if any and if a webhook is set. Returns false only when an
-    /// alert could not be delivered; that becomes a warning of the run.
-    async fn alert(
-        &self,
-        config: &Config,
-        run: &mut TargetRun,
-        trigger: Trigger,
-        event: Option<alert::Event>,
-        time_ms: u64,
-    ) -> bool {
-        let (Some(event), Some(url)) = (event, config.ops.alert_webhook_url.as_ref()) else {
-            return true;
+    /// The key set run `run` wrote, decoded and checked like any key set before a write
+    /// ([`restorable`]).
+    fn restorable(&self, config: &Config, run: i64) -> Result<Vec<PublicJwk>, Json> {
+        let sql = self.sql();
+        let stored = store::key_set(&sql, run).map_err(|e| internal(&e))?;
+        // Only read to name the restorable runs in a refusal.
+        let kept = match stored {
+            Some(_) => Vec::new(),
+            None => store::restorable_runs(&sql).unwrap_or_default(),
         };
-        let body = alert::body(event, &run.report, trigger, time_ms);
-        match notify::post_alert(&WorkerClient, url, body).await {
-            Ok(()) => true,
-            Err(e) => {
-                let name = serde_json::to_value(event).unwrap_or(Value::Null);
-                run.report.warnings.push(format!(
-                    "alert webhook: {e}; the {} alert was not delivered",
-                    name.as_str().unwrap_or("")
-                ));
-                false
-            }
-        }
-    }
-
-    /// The key set run `run` wrote, decoded and checked like any key set before a write.
-    fn restorable(&self, config: &Config, run: i64) -> Result<Vec<PublicJwk>, Reply> {
-        let stored = match store::key_set(&self.sql(), run) {
-            Ok(s) => s,
-            Err(e) => return Err(internal(&e)),
-        };
-        let Some(text) = stored else {
-            let kept = store::restorable_runs(&self.sql()).unwrap_or_default();
-            let kept: Vec<String> = kept.iter().map(i64::to_string).collect();
-            return Err((
-                404,
-                report::error_json(
-                    ServiceError::RunNotRestorable,
-                    &format!(
-                        "run {run} has no written key set kept; restorable runs: {}",
-                        if kept.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            kept.join(", ")
-                        }
-                    ),
-                ),
-            ));
-        };
-        let keys: Option<Vec<PublicJwk>> = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| v.get("keys").and_then(Value::as_array).cloned())
-            .and_then(|keys| {
-                keys.iter()
-                    .map(|k| decode_key(k, config.jwks.rsa_default_alg).ok())
-                    .collect()
-            });
-        match keys {
-            Some(keys) if !keys.is_empty() && keys.len() <= config.jwks.max_keys => Ok(keys),
-            Some(keys) if keys.len() > config.jwks.max_keys => Err((
-                409,
-                report::error_json(
-                    ServiceError::RunNotRestorable,
-                    &format!(
-                        "run {run} wrote {} keys, more than MAX_KEYS ({}) allows now",
-                        keys.len(),
-                        config.jwks.max_keys
-                    ),
-                ),
-            )),
-            _ => Err((
-                500,
-                report::error_json(
-                    ServiceError::RunNotRestorable,
-                    &format!("the key set recorded for run {run} cannot be read"),
-                ),
-            )),
-        }
+        restorable(run, stored.as_deref(), &kept, &config.jwks)
     }
 
     /// A preview with the recorded grace period: what a sync would push. Not recorded.
-    async fn preview(&self, trigger: Trigger, allow: bool) -> Reply {
+    async fn preview(&self, trigger: Trigger, allow: bool) -> Json {
         let (config, target) = match self.setting(allow) {
             Ok(s) => s,
             Err(reply) => return reply,
@@ -421,7 +345,7 @@ impl TargetState {
     }
 
     /// What restoring run `run`'s key set would change. Not recorded, no lock.
-    async fn restore_preview(&self, run: i64, allow: bool) -> Reply {
+    async fn restore_preview(&self, run: i64, allow: bool) -> Json {
         let (config, target) = match self.setting(allow) {
             Ok(s) => s,
             Err(reply) => return reply,
@@ -437,7 +361,7 @@ impl TargetState {
         (200, out.report.to_json())
     }
 
-    fn status(&self) -> Reply {
+    fn status(&self) -> Json {
         let (config, target) = match self.setting(false) {
             Ok(s) => s,
             Err(reply) => return reply,
@@ -448,7 +372,7 @@ impl TargetState {
         }
     }
 
-    fn freshness(&self) -> Reply {
+    fn freshness(&self) -> Json {
         let (config, _) = match self.setting(false) {
             Ok(s) => s,
             Err(reply) => return reply,
@@ -470,8 +394,50 @@ fn log(run: &TargetRun, trigger: Trigger, dry_run: bool, warnings: &[String]) {
     }
 }
 
+/// Records the end of the run `run_id` at `finished_ms`: its summary, the key set a verified
+/// write sent (the asymmetric keys only: a restore keeps whatever symmetric keys are live then),
+/// and the first-missing times when they changed. A record that fails is a warning of the run.
+fn record(
+    sql: &worker::SqlStorage,
+    run_id: i64,
+    finished_ms: u64,
+    recorded: &Recorded,
+    run: &mut TargetRun,
+) {
+    let written = run
+        .written
+        .as_deref()
+        .map(|keys| credentials_body(keys, &[]));
+    let first_missing = run
+        .first_missing
+        .as_ref()
+        .filter(|m| **m != recorded.first_missing);
+    let finish = Finish {
+        id: run_id,
+        finished_ms,
+        written: written.as_deref(),
+        first_missing,
+    };
+    if let Err(e) = store::finish_run(sql, finish, &RunEnd::of(&run.report)) {
+        run.report
+            .warnings
+            .push(format!("the run could not be recorded: {e}"));
+    }
+}
+
+/// A 503 `RUN_ABANDONED` answer: the gate dropped this caller's channel without answering it.
+fn abandoned() -> Json {
+    (
+        503,
+        report::error_json(
+            ServiceError::RunAbandoned,
+            "the gate dropped this request without an answer while it waited for its run",
+        ),
+    )
+}
+
 /// A 500 `STATE_STORAGE` answer for a storage error (the runtime's text names no secret).
-fn internal(e: &worker::Error) -> Reply {
+fn internal(e: &worker::Error) -> Json {
     let code = ServiceError::StateStorage;
     console_error!("{}", report::error_json(code, &e.to_string()));
     (

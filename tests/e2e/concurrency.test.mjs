@@ -114,3 +114,25 @@ test('a preview takes no lock: it answers while a sync is still running', async 
   assert.equal(preview.body.targets[0].run_id, undefined, 'a preview is not a recorded run');
   assert.equal((await post).body.targets[0].outcome, 'updated');
 });
+
+test('three overlapping POSTs: each gets its own run, answered when that run ends, not after later ones', async () => {
+  // Each run asks the IdP first, and the IdP takes 2.5 s to answer each of the three runs.
+  h.emu.idp('main').misbehave({ delayMs: 2500, times: 3 });
+  const runsPastTheIdp = () => h.emu.requestsTo({ route: 'getConfig' }).length;
+  const seen = {};
+  const post = (name) => h.post().then((r) => ((seen[name] = runsPastTheIdp()), r));
+  const first = post('first');
+  await waitFor(() => idpRequests().length === 1, 10_000, 'run 1 to ask the IdP');
+  const second = post('second');
+  await waitFor(() => idpRequests().length === 2, 15_000, 'run 2 to ask the IdP (run 1 ended)');
+  const third = post('third');
+  const answers = await Promise.all([first, second, third]);
+
+  const [id1, id2, id3] = answers.map((r) => r.body.targets[0].run_id);
+  assert.deepEqual([id2, id3], [id1 + 1, id1 + 2], 'three callers, three runs, each its own');
+  assert.deepEqual(answers.map((r) => r.body.targets[0].outcome), ['updated', 'unchanged', 'unchanged']);
+  // A caller answered while the next run was still waiting for the IdP (2.5 s) was not held for
+  // it: the first POST's answer came before run 2 read the live keys, the second's before run 3 did.
+  assert.deepEqual([seen.first, seen.second, seen.third], [1, 2, 3], 'how many runs had got past the IdP when each caller was answered');
+  assert.equal(idpRequests().length, 3);
+});

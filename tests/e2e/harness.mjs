@@ -2,7 +2,7 @@
 // at the local emulator of the Cloudflare API and of identity providers.
 import { Miniflare } from 'miniflare';
 import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../../emulator/index.mjs';
-import { workerOptions } from './miniflare.mjs';
+import { workerOptions, DURABLE_OBJECTS } from './miniflare.mjs';
 
 const ZONE_ID = DEFAULT_ZONE_ID;
 const CONFIG_ID = DEFAULT_CONFIG_ID;
@@ -19,11 +19,14 @@ export const PUT_SHAPE = process.env.E2E_PUT_SHAPE || 'result';
  * Starts the emulator and the Worker. `env(emu)` returns the Worker's bindings (vars and secrets);
  * the default is one target synced from the emulator IdP `main`. `emu` reuses a running emulator
  * (then `close()` leaves it running); `persistDir` keeps the Durable Objects' storage there;
- * `miniflare` overrides Miniflare options (e.g. `{ durableObjects: {} }`).
+ * `miniflare` overrides Miniflare options (e.g. `{ durableObjects: {} }`). `objectEnv(emu)`, when
+ * given, runs the Durable Object in a second Worker whose bindings are the first's with these
+ * over them: an object that reads other settings than the Worker calling it, as while a deploy
+ * rolls out.
  * Returns { emu, mf, logs, fetch(path, init), get(path), post(path), status(), health(),
  * rollback(body), scheduled(), close() }.
  */
-export async function start({ env, emulator = {}, emu: shared, persistDir, miniflare = {} } = {}) {
+export async function start({ env, emulator = {}, emu: shared, persistDir, miniflare = {}, objectEnv } = {}) {
   const emu = shared ?? (await startEmulator({ idps: ['main'], putResponseShape: PUT_SHAPE, ...emulator }));
   const bindings = {
     CF_API_BASE: emu.cfApiBase,
@@ -42,17 +45,15 @@ export async function start({ env, emulator = {}, emu: shared, persistDir, minif
       logs.push(...lines.filter((l) => l.trim() !== ''));
     });
   };
-  const mf = new Miniflare({
-    ...workerOptions({
-      bindings,
-      persistDir,
-      handleRuntimeStdio: (stdout, stderr) => {
-        collect(stdout);
-        collect(stderr);
-      },
-    }),
-    ...miniflare,
+  const options = workerOptions({
+    bindings,
+    persistDir,
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
   });
+  const mf = new Miniflare({ ...(objectEnv ? twoWorkers(options, { ...bindings, ...objectEnv(emu) }) : options), ...miniflare });
   const url = await mf.ready;
   const auth = { authorization: `Bearer ${AUTH_TOKEN}` };
   const h = {
@@ -102,6 +103,20 @@ export async function start({ env, emulator = {}, emu: shared, persistDir, minif
     },
   };
   return h;
+}
+
+/** Miniflare options with the Worker of `options` first, and its Durable Object in a second Worker with `objectBindings`. */
+function twoWorkers(options, objectBindings) {
+  const { durableObjectsPersist, handleRuntimeStdio, ...worker } = options;
+  const objects = { ...DURABLE_OBJECTS.TARGET_STATE, scriptName: 'objects' };
+  return {
+    durableObjectsPersist,
+    handleRuntimeStdio,
+    workers: [
+      { ...worker, name: 'worker', durableObjects: { TARGET_STATE: objects } },
+      { ...worker, name: 'objects', bindings: objectBindings },
+    ],
+  };
 }
 
 /** The default bindings of `start()`, to extend in a test's `env`. */

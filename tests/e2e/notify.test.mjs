@@ -152,3 +152,91 @@ test('without HEARTBEAT_FAIL_URL a failed cron run pings nothing: the missing pi
     await h2.close();
   }
 });
+
+test('under DRY_RUN a cron run whose keys would change is not in sync: the fail URL, never the success one', async () => {
+  const h2 = await start({
+    emu: h.emu,
+    env: (e) => ({
+      JWKS_URL: e.jwksUrl('main'), CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG, FETCH_TIMEOUT_MS: '500', DRY_RUN: 'true',
+      HEARTBEAT_URL: e.sinkUrl('hb'), HEARTBEAT_FAIL_URL: e.sinkUrl('hb', 'fail'),
+    }),
+  });
+  try {
+    h.emu.setStoredKeys(ZONE, CONFIG, []);
+    assert.equal((await h2.scheduled()).outcome, 'ok', 'a preview is no failed run');
+    assert.deepEqual(pings(), ['GET /fail']);
+    const line = (await h2.logLines()).filter((l) => l.event === 'jwks-sync-cron').at(-1);
+    assert.deepEqual([line.dry_run, line.failed, line.heartbeat], [true, [], 'fail ping sent']);
+    // Live equal to the IdP's keys: in sync, even paused.
+    await h.post();
+    hb.clear();
+    assert.equal((await h2.scheduled()).outcome, 'ok');
+    assert.deepEqual(pings(), ['GET /']);
+  } finally {
+    await h2.close();
+  }
+});
+
+test('a cron run with invalid settings pings HEARTBEAT_FAIL_URL when that one is valid, and logs it', async () => {
+  const broken = (fail) => (e) => ({
+    JWKS_URL: e.jwksUrl('main'), CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG,
+    CF_API_TOKEN: 'a-token-re-entered\nwith-a-line-break', // `wrangler secret put` does not check it
+    HEARTBEAT_URL: e.sinkUrl('hb'), HEARTBEAT_FAIL_URL: fail(e),
+  });
+  const h2 = await start({ emu: h.emu, env: broken((e) => e.sinkUrl('hb', 'fail')) });
+  try {
+    assert.equal((await h2.scheduled()).outcome, 'exception');
+    assert.deepEqual(pings(), ['GET /fail']);
+    const lines = await h2.logLines();
+    assert.equal(lines.find((l) => l.event === 'jwks-sync').error.code, 'CONFIG_INVALID');
+    assert.deepEqual(lines.filter((l) => l.event === 'jwks-sync-cron'), [
+      { event: 'jwks-sync-cron', dry_run: false, targets: 0, failed: ['settings (config)'], heartbeat: 'fail ping sent' },
+    ]);
+    assert.ok(!h2.logs.join('\n').includes('/sink/'), 'no heartbeat URL in the log');
+  } finally {
+    await h2.close();
+  }
+  hb.clear();
+  // The fail URL itself invalid: nothing to ping, and no heartbeat line.
+  const h3 = await start({ emu: h.emu, env: broken(() => 'hb.example/fail') });
+  try {
+    assert.equal((await h3.scheduled()).outcome, 'exception');
+    assert.deepEqual(pings(), []);
+    assert.deepEqual((await h3.logLines()).filter((l) => l.event === 'jwks-sync-cron'), []);
+  } finally {
+    await h3.close();
+  }
+});
+
+test('a write that failed its verification but changed the live keys is announced, also while failing', async () => {
+  const idp = h.emu.idp('main');
+  const [a, b, c] = [0, 1, 2].map(() => idp.generateKey({ alg: 'ES256' }));
+  idp.setKeys([a, b]);
+  h.emu.setStoredKeys(ZONE, CONFIG, []);
+  assert.equal((await h.post()).body.targets[0].outcome, 'updated');
+  idp.misbehave({ html: true, times: 1 });
+  assert.equal((await h.post()).body.targets[0].outcome, 'failed');
+  assert.equal((await h.status()).body.targets[0].alert_state, 'failing');
+  hook.clear();
+
+  // The IdP retires a and publishes c, which Cloudflare drops from the write: a leaves, c never
+  // arrives, and the run fails, but what is live changed.
+  idp.setKeys([b, c]);
+  h.emu.dropKidOnPut(c.kid);
+  const r = await h.post();
+  const [t] = r.body.targets;
+  assert.deepEqual([t.outcome, t.error.code], ['failed', 'CF_VERIFY_MISMATCH']);
+  assert.deepEqual(h.emu.storedKeys(ZONE, CONFIG).map((k) => k.kid), [b.kid]);
+  assert.equal(alerts().length, 1, 'announced although the target was already failing');
+  const [changed] = alerts();
+  assert.deepEqual(
+    [changed.event, changed.outcome, changed.code, changed.kids, changed.run_id],
+    ['keys_changed', 'failed', 'CF_VERIFY_MISMATCH', { added: [c.kid], removed: [a.kid] }, t.run_id],
+  );
+  assert.ok(changed.text.startsWith('jwks-sync default: live keys changed by a write that failed at cloudflare (CF_VERIFY_MISMATCH): '), changed.text);
+  assert.equal((await h.status()).body.targets[0].alert_state, 'failing');
+
+  h.emu.clearFaults();
+  await h.post();
+  assert.deepEqual(alerts().map((x) => x.event), ['keys_changed', 'recovered']);
+});

@@ -178,3 +178,45 @@ test('a restore keeps the symmetric keys live in the configuration, and writes a
   assert.equal(status.last_change.restored_from, run);
   assert.ok(!JSON.stringify(status).includes(hmac.k));
 });
+
+test('a rollback refused by a safety rule is recorded as refused: not a failure in a row, no alert', async () => {
+  const live = ids(emu.storedKeys(ZONE, CONFIG).filter((k) => k.kty !== 'oct'));
+  const before = (await h.status()).body.targets[0];
+  assert.equal(before.alert_state, 'ok');
+  const run = before.restorable_runs.find((id) => id <= 3 && !live.some((k) => keys[id].some((w) => w.kid === k.kid)));
+  assert.ok(run, `a run whose set shares nothing with live ${JSON.stringify(live)}`);
+  emu.sink('webhook').clear();
+  const refused = await h.rollback({ target: 'default', run });
+  assert.deepEqual([refused.status, refused.body.targets[0].error.code], [502, 'FULL_REPLACEMENT_REFUSED']);
+  const t = (await h.status()).body.targets[0];
+  assert.deepEqual(
+    [t.last_run.id, t.last_run.outcome, t.last_run.code, t.last_run.restored_from],
+    [refused.body.targets[0].run_id, 'refused', 'FULL_REPLACEMENT_REFUSED', run],
+  );
+  assert.deepEqual([t.failures_in_a_row, t.alert_state], [before.failures_in_a_row, 'ok']);
+  assert.deepEqual(emu.sink('webhook').received, [], 'an operator request turned down is not the target failing');
+});
+
+test("an object that cannot do the rollback is the target failing at stage state, logged, as for POST /", async () => {
+  // The object reads other settings than the Worker (a deploy rolling out): its configuration is
+  // not the target's, or its settings are invalid.
+  const cases = [
+    [{ CF_TOKEN_CONFIG_ID: '11111111-2222-4333-8444-555555555555' }, 'TARGET_NOT_CONFIGURED', /^the target's state refused the run: no configured target has zone and configuration /],
+    [{ CF_API_TOKEN: 'a\nb' }, 'STATE_UNAVAILABLE', /^the target's state refused the run: 1 problem in the settings: CF_API_TOKEN/],
+  ];
+  for (const [objectEnv, code, message] of cases) {
+    const w = await start({ emu, env: env(), objectEnv: () => objectEnv });
+    try {
+      const r = await w.rollback({ target: 'default', run: 1 });
+      assert.equal(r.status, 502, JSON.stringify(r.body));
+      assert.equal(r.body.dry_run, false);
+      const [t] = r.body.targets;
+      assert.deepEqual([t.name, t.outcome, t.error.stage, t.error.code], ['default', 'failed', 'state', code]);
+      assert.match(t.error.message, message);
+      const line = (await w.logLines()).find((l) => l.event === 'jwks-sync' && l.trigger === 'rollback');
+      assert.deepEqual([line?.outcome, line?.error.code], ['failed', code], 'the Worker logs what the object could not');
+    } finally {
+      await w.close();
+    }
+  }
+});
