@@ -281,7 +281,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "RUN_ABANDONED",
         Stage::State,
-        "The run this request waited for ended without an answer (its Durable Object was reset, for example by a deploy): send the request again; `GET /status` shows whether a run happened (one cut short is recorded as `interrupted`).",
+        "The target's Durable Object dropped this request while it waited for its run: the object's one-run-at-a-time gate lost the request's place (a fault of the Worker, not of the settings). Send the request again; `GET /status` shows whether a run happened. A reset of the object (a deploy, for example) is not reported with this code but as STATE_UNAVAILABLE or STATE_TIMEOUT, and the run it cut short is recorded as `interrupted`.",
     ),
     e(
         "TARGET_NOT_CONFIGURED",

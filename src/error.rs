@@ -192,7 +192,9 @@ pub enum ServiceError {
     StateUnavailable,
     /// The target's object could not read or write its storage.
     StateStorage,
-    /// The run a request waited for ended without an answer.
+    /// The object's gate dropped a waiting request's channel without answering it (no reset:
+    /// a reset ends the object's instance, and the Worker sees `STATE_UNAVAILABLE` or
+    /// `STATE_TIMEOUT`).
     RunAbandoned,
     /// The object's zone and configuration are in no configured target.
     TargetNotConfigured,
