@@ -80,6 +80,9 @@ fn text_at(row: &mut [SqlStorageValue], i: usize) -> Option<String> {
 
 /// Creates the tables if needed and records when the state was first consulted. Costs no row
 /// write once done.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn ensure_schema(sql: &SqlStorage, now_ms: u64) -> Result<()> {
     sql.exec(SCHEMA, None)?;
     sql.exec(
@@ -101,6 +104,10 @@ pub struct Recorded {
 }
 
 /// Reads the record's `meta` values.
+///
+/// # Errors
+/// The runtime's error when the statement fails. Values that cannot be read are defaults (no
+/// first-missing time, alert state `ok`, first seen at 0), not errors.
 pub fn recorded(sql: &SqlStorage) -> Result<Recorded> {
     let meta: Vec<(String, String)> = rows(sql.exec(
         "SELECT k, v FROM meta WHERE k IN ('first_missing', 'alert', 'first_seen_ms')",
@@ -133,6 +140,9 @@ fn first_int(cursor: SqlCursor) -> Result<Option<i64>> {
 /// Closes runs left unfinished by an instance that was reset or redeployed mid-run (they can no
 /// longer finish: only one instance of an object runs at a time, and this one's gate is idle),
 /// then records a new run as started. Returns its id.
+///
+/// # Errors
+/// The runtime's error when a statement fails, or a `RustError` when the insert returns no id.
 pub fn start_run(
     sql: &SqlStorage,
     now_ms: u64,
@@ -165,6 +175,10 @@ pub struct Finish<'a> {
 
 /// Records the end of a run, its key set and first-missing record, and prunes the history to its
 /// bounds. Call with no `.await` in between, after the run's last outbound request.
+///
+/// # Errors
+/// The runtime's error when a statement fails; the statements that ran before it are not undone
+/// (SQLite in a Durable Object has no transaction to roll back, durable-objects.md §2.3).
 pub fn finish_run(sql: &SqlStorage, f: Finish<'_>, end: &RunEnd) -> Result<()> {
     sql.exec(
         "UPDATE runs SET finished_ms = ?, outcome = ?, stage = ?, code = ?, message = ?, kids = ? WHERE id = ?",
@@ -210,6 +224,9 @@ pub fn finish_run(sql: &SqlStorage, f: Finish<'_>, end: &RunEnd) -> Result<()> {
 }
 
 /// Records the state the last alert announced.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn set_alert_state(sql: &SqlStorage, state: alert::State) -> Result<()> {
     set_meta(sql, "alert", state.as_str())
 }
@@ -223,6 +240,9 @@ fn set_meta(sql: &SqlStorage, k: &str, v: &str) -> Result<()> {
 }
 
 /// The key set run `run_id` wrote (`{"keys":[…]}`), if it is still kept.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn key_set(sql: &SqlStorage, run_id: i64) -> Result<Option<String>> {
     let cursor = sql.exec(
         "SELECT jwks FROM key_sets WHERE run_id = ?",
@@ -232,6 +252,9 @@ pub fn key_set(sql: &SqlStorage, run_id: i64) -> Result<Option<String>> {
 }
 
 /// The runs whose key sets are kept, newest first.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn restorable_runs(sql: &SqlStorage) -> Result<Vec<i64>> {
     let cursor = sql.exec("SELECT run_id FROM key_sets ORDER BY run_id DESC", None)?;
     Ok(rows(cursor)?.iter().filter_map(|r| int_at(r, 0)).collect())
@@ -268,6 +291,9 @@ fn last_success_ms(sql: &SqlStorage) -> Result<Option<u64>> {
 }
 
 /// The target's freshness at `now_ms` against `stale_after_ms`.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn freshness(sql: &SqlStorage, now_ms: u64, stale_after_ms: u64) -> Result<Freshness> {
     let first_seen_ms = recorded(sql)?.first_seen_ms;
     Ok(freshness::of(
@@ -279,6 +305,9 @@ pub fn freshness(sql: &SqlStorage, now_ms: u64, stale_after_ms: u64) -> Result<F
 }
 
 /// The target's status for `GET /status`.
+///
+/// # Errors
+/// The runtime's error when a statement fails (the storage is unavailable or over its limits).
 pub fn status(
     sql: &SqlStorage,
     target: &Target,
