@@ -123,9 +123,10 @@ pub fn state_to_record(before: State, next: State, delivered: bool) -> Option<St
 }
 
 /// Whether the write of a failed run changed the live keys although it failed:
-/// - `CF_VERIFY_MISMATCH`: Cloudflare accepted the write and dropped some keys, so the rest of
-///   the set is live. Counted as a change even when the keys dropped were exactly those to be
-///   added (the one case in which live stays as it was: the alert's error names them).
+/// - `CF_VERIFY_MISMATCH`: Cloudflare accepted the write, without some keys or with other
+///   material for them, so the rest of the set is live. Counted as a change even when the keys
+///   dropped were exactly those to be added (the one case in which live stays as it was: the
+///   alert's error names them).
 /// - `CF_WRITE_UNCONFIRMED` after a successful re-read (`live_kids`): when the kids live now
 ///   differ from those live before the write (the diff's `unchanged`, `changed` and `removed`,
 ///   and the kept symmetric keys). Judged by kid: new material under the same kids is not seen.

@@ -452,8 +452,8 @@ mod tests {
         assert!(TargetAnswer::from_report(&ok).in_sync());
     }
 
-    /// Issue, `POST /rollback`: only the object's `RUN_NOT_RESTORABLE` is passed on; anything
-    /// else is the target failing at stage `state`, as for `POST /`.
+    /// `POST /rollback` (review, section 3): only the object's `RUN_NOT_RESTORABLE` is passed
+    /// on; anything else is the target failing at stage `state`, as for `POST /`.
     #[test]
     fn a_rollback_refusal_is_passed_on_only_when_the_run_is_not_restorable() {
         let body = |code: &str, message: &str| {
