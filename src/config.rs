@@ -238,7 +238,7 @@ impl Config {
                 );
                 None
             }
-            Some(raw) => match normalize_token(&raw) {
+            Some(raw) => match normalize_token("CF_API_TOKEN", &raw) {
                 Ok((token, steps)) => {
                     warnings.extend(steps);
                     Some(Secret::new(token))
@@ -249,6 +249,15 @@ impl Config {
                 }
             },
         };
+        // SYNC_AUTH_TOKEN is compared by `auth::check` on every request, cleaned up the same way;
+        // here only to say how it was stored. It is not a problem of the settings: the cron runs
+        // without it.
+        if let Some(raw) = lookup("SYNC_AUTH_TOKEN").filter(|v| !v.trim().is_empty()) {
+            match normalize_token("SYNC_AUTH_TOKEN", &raw) {
+                Ok((_, steps)) => warnings.extend(steps),
+                Err(problem) => warnings.push(problem),
+            }
+        }
         let mut flag = |name: &str| match get(name).as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
@@ -350,7 +359,7 @@ impl Config {
     }
 }
 
-/// Cleans up an API token as pasted, minimally: trims ASCII whitespace (a trailing newline from
+/// Cleans up a token secret (`name` is `CF_API_TOKEN` or `SYNC_AUTH_TOKEN`) as pasted, minimally: trims ASCII whitespace (a trailing newline from
 /// `echo … | wrangler secret put`), strips one pair of surrounding quotes (`"…"` or `'…'`, from
 /// copying a `.dev.vars` or shell line), then a leading `Bearer ` in any case (from copying a
 /// header). Each step that changed something is a warning that says to re-enter the secret bare;
@@ -362,13 +371,13 @@ impl Config {
 /// # Errors
 /// A problem (naming the setting, the kind of character and its position, never the token) when
 /// the token still holds whitespace or a control character, or nothing is left.
-pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
-    const REENTER: &str = "re-enter the secret bare with `wrangler secret put CF_API_TOKEN`";
+pub fn normalize_token(name: &str, raw: &str) -> Result<(String, Vec<String>), String> {
+    let reenter = format!("re-enter the secret bare with `wrangler secret put {name}`");
     let mut warnings = Vec::new();
     let mut token = raw.trim_ascii();
     if token.len() != raw.len() {
         warnings.push(format!(
-            "CF_API_TOKEN: removed whitespace around the token; {REENTER}"
+            "{name}: removed whitespace around the token; {reenter}"
         ));
     }
     for q in ['"', '\''] {
@@ -379,7 +388,7 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
         {
             token = inner;
             warnings.push(format!(
-                "CF_API_TOKEN: removed the quotes around the token; {REENTER}"
+                "{name}: removed the quotes around the token; {reenter}"
             ));
             break;
         }
@@ -394,12 +403,12 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
     if let Some(rest) = rest {
         token = rest.trim_start_matches(' ');
         warnings.push(format!(
-            "CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}"
+            "{name}: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {reenter}"
         ));
     }
     if token.is_empty() {
         return Err(format!(
-            "CF_API_TOKEN holds no token once quotes and \"Bearer \" are removed; {REENTER}"
+            "{name} holds no token once quotes and \"Bearer \" are removed; {reenter}"
         ));
     }
     let count = token.chars().count();
@@ -414,7 +423,7 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
             "a control character"
         };
         return Err(format!(
-            "CF_API_TOKEN holds {what} (U+{:04X}) at character {} of {count}; an API token has none: {REENTER}",
+            "{name} holds {what} (U+{:04X}) at character {} of {count}; a token has none: {reenter}",
             c as u32,
             at + 1
         ));
@@ -1038,7 +1047,7 @@ mod tests {
         let tok = "Ab3-x_9zQkT7mNpR2sVwYc4dF6gH8jL0";
         let quotes = format!("CF_API_TOKEN: removed the quotes around the token; {REENTER}");
         let bearer =
-            format!("CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}");
+            format!("CF_API_TOKEN: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {REENTER}");
         let space = format!("CF_API_TOKEN: removed whitespace around the token; {REENTER}");
         let rows: Vec<(String, Vec<&String>)> = vec![
             (tok.to_owned(), vec![]),
@@ -1062,6 +1071,38 @@ mod tests {
                 .iter()
                 .all(|w| !w.contains(tok) && !w.contains(&tok[..4])));
         }
+    }
+
+    #[test]
+    fn a_dirty_sync_auth_token_is_a_warning_never_a_problem() {
+        let with_auth = |auth: &str| {
+            load(&[
+                ("JWKS_URL", "https://idp.example/jwks"),
+                ("CF_ZONE_ID", ZONE),
+                ("CF_TOKEN_CONFIG_ID", CONFIG),
+                ("CF_API_TOKEN", "tok"),
+                ("SYNC_AUTH_TOKEN", auth),
+            ])
+            .unwrap()
+            .warnings
+        };
+        let reenter = "re-enter the secret bare with `wrangler secret put SYNC_AUTH_TOKEN`";
+        assert!(with_auth("s3cret-auth-token").is_empty());
+        assert_eq!(
+            with_auth("\"Bearer s3cret-auth-token\""),
+            vec![
+                format!("SYNC_AUTH_TOKEN: removed the quotes around the token; {reenter}"),
+                format!(
+                    "SYNC_AUTH_TOKEN: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {reenter}"
+                ),
+            ]
+        );
+        assert_eq!(
+            with_auth("two words"),
+            vec![format!(
+                "SYNC_AUTH_TOKEN holds whitespace (U+0020) at character 4 of 9; a token has none: {reenter}"
+            )]
+        );
     }
 
     #[test]
@@ -1093,7 +1134,7 @@ mod tests {
             assert_eq!(
                 p,
                 vec![format!(
-                    "CF_API_TOKEN holds {what}; an API token has none: {REENTER}"
+                    "CF_API_TOKEN holds {what}; a token has none: {REENTER}"
                 )],
                 "{raw:?}"
             );

@@ -122,7 +122,7 @@ test('a quoted, Bearer-prefixed API token with a newline still works, with warni
     const warnings = [
       `CF_API_TOKEN: removed whitespace around the token; ${reenter}`,
       `CF_API_TOKEN: removed the quotes around the token; ${reenter}`,
-      `CF_API_TOKEN: removed a leading "Bearer " (the Worker adds it); ${reenter}`,
+      `CF_API_TOKEN: removed a leading "Bearer " (it belongs in the Authorization header, not in the secret); ${reenter}`,
     ];
     assert.deepEqual(r.body.warnings, warnings);
     const [line] = (await h2.logLines()).filter((l) => l.event === 'jwks-sync');
