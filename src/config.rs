@@ -620,6 +620,13 @@ fn is_uuid(s: &str) -> bool {
 /// Checks that `value` is an absolute `https` URL, or `http` on a loopback host (local runs).
 fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
     match Url::parse(value) {
+        // A JWKS and a discovery document are public: a user name or password in the URL is a
+        // mistake, and would reach every message that names the URL.
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            problems.push(format!(
+                "{field} must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)"
+            ))
+        }
         Ok(url) if is_allowed_url(&url) => {}
         Ok(_) => problems.push(format!(
             "{field} must be an https URL (http only for a loopback host), got {}",
@@ -913,6 +920,24 @@ mod tests {
             [
                 "SYNC_TARGETS[1].zone_id must be 32 hexadecimal characters, got \"z\"",
                 "SYNC_TARGETS[1].config_id must be a UUID (8-4-4-4-12 hexadecimal), got \"c\""
+            ]
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_refused_without_showing_them() {
+        let p = problems(&[
+            ("JWKS_URL", "https://user:hunter2pass@idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+            ("CF_API_BASE", "https://token@api.example/client/v4"),
+        ]);
+        assert_eq!(
+            p,
+            vec![
+                "JWKS_URL must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)",
+                "CF_API_BASE must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)",
             ]
         );
     }
