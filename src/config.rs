@@ -760,7 +760,7 @@ mod tests {
                 "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
                 "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES25\"… (5 characters)",
-                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"fore\"… (7 characters)",
+                "STALE_AFTER must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"fore\"… (7 characters)",
             ]
         );
     }
