@@ -46,6 +46,7 @@ if (process.env.CF_API_TOKEN && !process.env.CLOUDFLARE_API_TOKEN) {
 const passthrough = [...(configPath ? ['--config', configPath] : []), ...(envName ? ['--env', envName] : []), ...(workerName ? ['--name', workerName] : [])];
 const listed = spawnSync('npx', ['wrangler', 'secret', 'list', '--format', 'json', ...passthrough], { cwd: repo, encoding: 'utf8' });
 let secrets;
+let loginProblem = null; // why the secrets could not be listed: the vars are still checked, then refused
 if (listed.status === 0) {
   const text = listed.stdout;
   try {
@@ -61,21 +62,25 @@ if (listed.status === 0) {
     secrets = [];
   } else {
     const lines = output.replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n').filter((l) => l.trim() !== '').slice(-8);
-    fail(
+    loginProblem =
       `cannot list the secrets of the Worker ${workerName} with \`wrangler secret list\`` +
-        `${listed.error ? ` (${listed.error.message})` : ''}; is wrangler logged in (\`bash scripts/wrangler.sh login\`, or CLOUDFLARE_API_TOKEN)? Not deploying.\n` +
-        lines.map((l) => `  ${l}`).join('\n'),
-    );
+      `${listed.error ? ` (${listed.error.message})` : ''}; is wrangler logged in (\`bash scripts/wrangler.sh login\`, or CLOUDFLARE_API_TOKEN)? Not deploying.\n` +
+      lines.map((l) => `  ${l}`).join('\n');
+    // The vars are checked all the same, so one run shows everything to fix; the secrets are
+    // taken as set (whether they are cannot be known without a login).
+    secrets = ['CF_API_TOKEN', 'SYNC_AUTH_TOKEN'];
   }
 }
 
-say(`the settings in [vars] of ${where} and the secrets of the Worker ${workerName} (${secrets.length ? secrets.join(', ') : 'none'})`);
+if (loginProblem) say(`the settings in [vars] of ${where}; the secrets cannot be listed, so they are taken as set`);
+else say(`the settings in [vars] of ${where} and the secrets of the Worker ${workerName} (${secrets.length ? secrets.join(', ') : 'none'})`);
 const input = JSON.stringify({ vars: config.vars ?? {}, secrets });
 const build = spawnSync('cargo', ['build', '--quiet', '--locked', '--bin', 'check-settings'], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] });
 if (build.status !== 0) fail(`building the settings check failed (cargo build --bin check-settings)${build.error ? `: ${build.error.message}` : ''}`);
 const checked = spawnSync('cargo', ['run', '--quiet', '--locked', '--bin', 'check-settings'], { cwd: repo, input, encoding: 'utf8' });
 process.stdout.write(checked.stdout ?? '');
 process.stderr.write(checked.stderr ?? '');
+if (loginProblem) fail(loginProblem);
 if (checked.status === 0) {
   if (!config.triggers?.crons?.length) {
     say(`note: ${where} has no [triggers] crons: the Worker will sync only on POST /, and deploying removes any schedule it had`);

@@ -2,7 +2,7 @@
 
 use subtle::ConstantTimeEq;
 
-use crate::config::Secret;
+use crate::config::{normalize_token, Secret};
 
 /// The decision for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +23,20 @@ pub enum Access {
 /// The scheme is matched case-insensitively (RFC 9110 §11.1). The token is compared in constant
 /// time (`subtle`), over the configured token's length whatever the length of the guess, so
 /// response timing reveals neither how much of a guess was right nor the token's length. The
-/// configured token is trimmed like every setting; blank means unset.
+/// configured token is cleaned up like `CF_API_TOKEN` ([`normalize_token`]: surrounding
+/// whitespace, one pair of quotes and a leading `Bearer ` removed; the settings' warnings say so);
+/// blank means unset.
 pub fn check(authorization: Option<&str>, expected: Option<&Secret>) -> Access {
-    let Some(expected) = expected
+    let Some(raw) = expected
         .map(|s| s.expose().trim())
         .filter(|s| !s.is_empty())
     else {
         return Access::Disabled;
     };
+    // Stored as `"…"` or `Bearer …`, the token is still the part a client sends (the settings'
+    // warnings say to re-enter it bare); one that cannot be cleaned up is compared as it is.
+    let cleaned = normalize_token("SYNC_AUTH_TOKEN", raw).ok();
+    let expected = cleaned.as_ref().map_or(raw, |(token, _)| token.as_str());
     let token = authorization.and_then(|h| {
         let (scheme, token) = h.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -78,5 +84,30 @@ mod tests {
             check(Some("Bearer s3cret"), Some(&Secret::new("s3cret\n".into()))),
             Access::Allowed
         );
+    }
+
+    #[test]
+    fn a_secret_stored_with_quotes_or_bearer_is_the_bare_token() {
+        for stored in [
+            "\"s3cret\"",
+            "'s3cret'",
+            "Bearer s3cret",
+            "\"bearer s3cret\"\n",
+        ] {
+            let s = Secret::new(stored.into());
+            assert_eq!(
+                check(Some("Bearer s3cret"), Some(&s)),
+                Access::Allowed,
+                "{stored}"
+            );
+            assert_eq!(
+                check(Some("Bearer \"s3cret\""), Some(&s)),
+                Access::Wrong,
+                "{stored}"
+            );
+        }
+        // One that cannot be cleaned up (a space inside) is compared as stored.
+        let odd = Secret::new("two words".into());
+        assert_eq!(check(Some("Bearer two words"), Some(&odd)), Access::Allowed);
     }
 }

@@ -206,7 +206,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "CF_PERMISSION_DENIED",
         Stage::Cloudflare,
-        "The API token lacks permission on this zone (10000): give it Zone > API Gateway > Edit on the zone that holds the configuration (`documentation_url` lists the roles). A new token can take a minute to work.",
+        "Cloudflare refused the API token on this zone (10000): give it Zone > API Gateway > Edit on the zone that holds the configuration (`documentation_url` lists the roles), and check that CF_API_TOKEN holds that token (re-enter it with `wrangler secret put CF_API_TOKEN`; Cloudflare answers 10000 to some wrong tokens too). A new token can take a minute to work.",
     ),
     e(
         "CF_NOT_ENTITLED",
@@ -216,7 +216,7 @@ pub const CATALOGUE: &[Entry] = &[
     e(
         "CF_NOT_FOUND",
         Stage::Cloudflare,
-        "No such zone or token validation configuration (404, 7003/7000): check CF_ZONE_ID and CF_TOKEN_CONFIG_ID (`zone_id`, `config_id` in SYNC_TARGETS). A configuration recreated by Terraform has a new id.",
+        "No such zone or token validation configuration (404, 7003/7000): check CF_ZONE_ID and CF_TOKEN_CONFIG_ID (`zone_id`, `config_id` in SYNC_TARGETS). A configuration recreated by Terraform has a new id. A 404 that is not an API answer (the message says so) means CF_API_BASE is wrong: unset it, or end it in `/client/v4`.",
     ),
     e(
         "CF_RATE_LIMITED",

@@ -238,7 +238,7 @@ impl Config {
                 );
                 None
             }
-            Some(raw) => match normalize_token(&raw) {
+            Some(raw) => match normalize_token("CF_API_TOKEN", &raw) {
                 Ok((token, steps)) => {
                     warnings.extend(steps);
                     Some(Secret::new(token))
@@ -249,6 +249,15 @@ impl Config {
                 }
             },
         };
+        // SYNC_AUTH_TOKEN is compared by `auth::check` on every request, cleaned up the same way;
+        // here only to say how it was stored. It is not a problem of the settings: the cron runs
+        // without it.
+        if let Some(raw) = lookup("SYNC_AUTH_TOKEN").filter(|v| !v.trim().is_empty()) {
+            match normalize_token("SYNC_AUTH_TOKEN", &raw) {
+                Ok((_, steps)) => warnings.extend(steps),
+                Err(problem) => warnings.push(problem),
+            }
+        }
         let mut flag = |name: &str| match get(name).as_deref() {
             None | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
@@ -350,7 +359,7 @@ impl Config {
     }
 }
 
-/// Cleans up an API token as pasted, minimally: trims ASCII whitespace (a trailing newline from
+/// Cleans up a token secret (`name` is `CF_API_TOKEN` or `SYNC_AUTH_TOKEN`) as pasted, minimally: trims ASCII whitespace (a trailing newline from
 /// `echo … | wrangler secret put`), strips one pair of surrounding quotes (`"…"` or `'…'`, from
 /// copying a `.dev.vars` or shell line), then a leading `Bearer ` in any case (from copying a
 /// header). Each step that changed something is a warning that says to re-enter the secret bare;
@@ -362,13 +371,13 @@ impl Config {
 /// # Errors
 /// A problem (naming the setting, the kind of character and its position, never the token) when
 /// the token still holds whitespace or a control character, or nothing is left.
-pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
-    const REENTER: &str = "re-enter the secret bare with `wrangler secret put CF_API_TOKEN`";
+pub fn normalize_token(name: &str, raw: &str) -> Result<(String, Vec<String>), String> {
+    let reenter = format!("re-enter the secret bare with `wrangler secret put {name}`");
     let mut warnings = Vec::new();
     let mut token = raw.trim_ascii();
     if token.len() != raw.len() {
         warnings.push(format!(
-            "CF_API_TOKEN: removed whitespace around the token; {REENTER}"
+            "{name}: removed whitespace around the token; {reenter}"
         ));
     }
     for q in ['"', '\''] {
@@ -379,7 +388,7 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
         {
             token = inner;
             warnings.push(format!(
-                "CF_API_TOKEN: removed the quotes around the token; {REENTER}"
+                "{name}: removed the quotes around the token; {reenter}"
             ));
             break;
         }
@@ -394,12 +403,12 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
     if let Some(rest) = rest {
         token = rest.trim_start_matches(' ');
         warnings.push(format!(
-            "CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}"
+            "{name}: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {reenter}"
         ));
     }
     if token.is_empty() {
         return Err(format!(
-            "CF_API_TOKEN holds no token once quotes and \"Bearer \" are removed; {REENTER}"
+            "{name} holds no token once quotes and \"Bearer \" are removed; {reenter}"
         ));
     }
     let count = token.chars().count();
@@ -414,7 +423,7 @@ pub fn normalize_token(raw: &str) -> Result<(String, Vec<String>), String> {
             "a control character"
         };
         return Err(format!(
-            "CF_API_TOKEN holds {what} (U+{:04X}) at character {} of {count}; an API token has none: {REENTER}",
+            "{name} holds {what} (U+{:04X}) at character {} of {count}; a token has none: {reenter}",
             c as u32,
             at + 1
         ));
@@ -611,6 +620,13 @@ fn is_uuid(s: &str) -> bool {
 /// Checks that `value` is an absolute `https` URL, or `http` on a loopback host (local runs).
 fn check_url(field: &str, value: &str, problems: &mut Vec<String>) {
     match Url::parse(value) {
+        // A JWKS and a discovery document are public: a user name or password in the URL is a
+        // mistake, and would reach every message that names the URL.
+        Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+            problems.push(format!(
+                "{field} must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)"
+            ))
+        }
         Ok(url) if is_allowed_url(&url) => {}
         Ok(_) => problems.push(format!(
             "{field} must be an https URL (http only for a loopback host), got {}",
@@ -744,7 +760,7 @@ mod tests {
                 "JWKS_KEYS_POINTER must be an RFC 6901 JSON Pointer starting with '/', got \"keys\"",
                 "MAX_KEYS must be a whole number from 1 to 256, got \"0\"",
                 "RSA_DEFAULT_ALG must be one of RS256, RS384, RS512, PS256, PS384, PS512, got \"ES25\"… (5 characters)",
-                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"fore\"… (7 characters)",
+                "STALE_AFTER must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"fore\"… (7 characters)",
             ]
         );
     }
@@ -909,6 +925,24 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_a_url_are_refused_without_showing_them() {
+        let p = problems(&[
+            ("JWKS_URL", "https://user:hunter2pass@idp.example/jwks"),
+            ("CF_ZONE_ID", ZONE),
+            ("CF_TOKEN_CONFIG_ID", CONFIG),
+            ("CF_API_TOKEN", "tok"),
+            ("CF_API_BASE", "https://token@api.example/client/v4"),
+        ]);
+        assert_eq!(
+            p,
+            vec![
+                "JWKS_URL must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)",
+                "CF_API_BASE must not hold a user name or password (`user:pass@`): URLs appear in messages and logs (a JWKS is public; Cloudflare's token is CF_API_TOKEN)",
+            ]
+        );
+    }
+
+    #[test]
     fn url_rules() {
         let ok = |s: &str| is_allowed_url(&Url::parse(s).unwrap());
         assert!(ok("https://idp.example/jwks"));
@@ -1038,7 +1072,7 @@ mod tests {
         let tok = "Ab3-x_9zQkT7mNpR2sVwYc4dF6gH8jL0";
         let quotes = format!("CF_API_TOKEN: removed the quotes around the token; {REENTER}");
         let bearer =
-            format!("CF_API_TOKEN: removed a leading \"Bearer \" (the Worker adds it); {REENTER}");
+            format!("CF_API_TOKEN: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {REENTER}");
         let space = format!("CF_API_TOKEN: removed whitespace around the token; {REENTER}");
         let rows: Vec<(String, Vec<&String>)> = vec![
             (tok.to_owned(), vec![]),
@@ -1062,6 +1096,38 @@ mod tests {
                 .iter()
                 .all(|w| !w.contains(tok) && !w.contains(&tok[..4])));
         }
+    }
+
+    #[test]
+    fn a_dirty_sync_auth_token_is_a_warning_never_a_problem() {
+        let with_auth = |auth: &str| {
+            load(&[
+                ("JWKS_URL", "https://idp.example/jwks"),
+                ("CF_ZONE_ID", ZONE),
+                ("CF_TOKEN_CONFIG_ID", CONFIG),
+                ("CF_API_TOKEN", "tok"),
+                ("SYNC_AUTH_TOKEN", auth),
+            ])
+            .unwrap()
+            .warnings
+        };
+        let reenter = "re-enter the secret bare with `wrangler secret put SYNC_AUTH_TOKEN`";
+        assert!(with_auth("s3cret-auth-token").is_empty());
+        assert_eq!(
+            with_auth("\"Bearer s3cret-auth-token\""),
+            vec![
+                format!("SYNC_AUTH_TOKEN: removed the quotes around the token; {reenter}"),
+                format!(
+                    "SYNC_AUTH_TOKEN: removed a leading \"Bearer \" (it belongs in the Authorization header, not in the secret); {reenter}"
+                ),
+            ]
+        );
+        assert_eq!(
+            with_auth("two words"),
+            vec![format!(
+                "SYNC_AUTH_TOKEN holds whitespace (U+0020) at character 4 of 9; a token has none: {reenter}"
+            )]
+        );
     }
 
     #[test]
@@ -1093,7 +1159,7 @@ mod tests {
             assert_eq!(
                 p,
                 vec![format!(
-                    "CF_API_TOKEN holds {what}; an API token has none: {REENTER}"
+                    "CF_API_TOKEN holds {what}; a token has none: {REENTER}"
                 )],
                 "{raw:?}"
             );

@@ -126,7 +126,7 @@ pub fn default_stale_after(longest_gap_s: Option<u64>) -> (u64, StaleAfterFrom) 
 
 fn duration_problem(name: &str, text: &str) -> String {
     format!(
-        "{name} must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got {}",
+        "{name} must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got {}",
         shown(text)
     )
 }
@@ -260,8 +260,8 @@ mod tests {
         assert_eq!(
             problems,
             vec![
-                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"15\"",
-                "RETAIN_REMOVED_KEYS_FOR must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"soon\"",
+                "STALE_AFTER must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"15\"",
+                "RETAIN_REMOVED_KEYS_FOR must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"soon\"",
                 "HEARTBEAT_URL is not set, but HEARTBEAT_FAIL_URL is; set both, or HEARTBEAT_URL alone",
                 "ALERT_WEBHOOK_URL must be an https URL (http only for a loopback host); the value is a secret and is not shown",
             ]

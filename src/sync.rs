@@ -23,7 +23,7 @@ use crate::diff::{diff, holds_exactly};
 use crate::error::Error;
 use crate::grace::{self, FirstMissing};
 use crate::http::{send_with_retry, Client, Method, Request, RetryPolicy, Sent, USER_AGENT};
-use crate::jwks::{self, Options, PublicJwk};
+use crate::jwks::{self, DropReason, Options, PublicJwk};
 use crate::plan::{self, Proposed};
 use crate::report::{ErrorReport, KeptKey, KeyId, Outcome, TargetReport};
 use crate::source::extract_source;
@@ -191,6 +191,22 @@ impl<'a, C: Client> Run<'a, C> {
         drop(extracted);
         report.keys = set.keys.iter().map(KeyId::from).collect();
         report.dropped = set.dropped;
+        let over: Vec<&str> = report
+            .dropped
+            .iter()
+            .filter(|d| matches!(d.reason, DropReason::OverLimit { .. }))
+            .map(|d| d.kid.as_deref().unwrap_or("(no kid)"))
+            .collect();
+        if !over.is_empty() {
+            // Not a failure (the set is the best that fits), but the IdP may sign with one of
+            // them next: an operator must hear of it before its tokens are refused.
+            report.warnings.push(format!(
+                "{} usable key(s) left out over MAX_KEYS ({}): {}; tokens the IdP signs with them are refused: raise MAX_KEYS if the account allows more keys",
+                over.len(),
+                opts.max_keys,
+                over.join(", ")
+            ));
+        }
         for k in set
             .keys
             .iter()
@@ -1180,7 +1196,10 @@ mod tests {
         );
         assert_eq!(
             t.warnings,
-            vec!["2 of the 3 MAX_KEYS slots hold kept symmetric keys; the IdP's keys get 1"]
+            vec![
+                "2 of the 3 MAX_KEYS slots hold kept symmetric keys; the IdP's keys get 1",
+                "1 usable key(s) left out over MAX_KEYS (3): b; tokens the IdP signs with them are refused: raise MAX_KEYS if the account allows more keys"
+            ]
         );
     }
 
@@ -1221,6 +1240,13 @@ mod tests {
             .map(|d| (d.kid.as_deref(), d.reason.code()))
             .collect();
         assert_eq!(drops, vec![(Some("c"), "OVER_LIMIT")]);
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.starts_with("1 usable key(s) left out over MAX_KEYS (4): c; ")),
+            "{:?}",
+            t.warnings
+        );
     }
 
     /// H2: fewer slots beside the kept keys than sources fails before any write, naming them.

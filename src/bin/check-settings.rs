@@ -336,7 +336,7 @@ mod tests {
             verdict(vars, &["CF_API_TOKEN"]).problems,
             vec![
                 "ALERT_WEBHOOK_URL is in [vars] of wrangler.toml, in plain text: delete it there and run `wrangler secret put ALERT_WEBHOOK_URL`",
-                "STALE_AFTER must be a duration such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"20\"",
+                "STALE_AFTER must be a duration above zero, such as 90s, 15m, 2h or 1d (units s, m, h, d; at most 365d), got \"20\"",
             ]
         );
     }

@@ -342,7 +342,7 @@ impl std::fmt::Display for DropReason {
                 write!(f, "private key member \"{member}\" present")
             }
             DropReason::Symmetric => {
-                f.write_str("symmetric key (\"kty\" \"oct\"); its \"k\" is a shared secret")
+                f.write_str("symmetric key (\"kty\" \"oct\"): a shared secret, never published")
             }
         }
     }

@@ -122,7 +122,7 @@ test('a quoted, Bearer-prefixed API token with a newline still works, with warni
     const warnings = [
       `CF_API_TOKEN: removed whitespace around the token; ${reenter}`,
       `CF_API_TOKEN: removed the quotes around the token; ${reenter}`,
-      `CF_API_TOKEN: removed a leading "Bearer " (the Worker adds it); ${reenter}`,
+      `CF_API_TOKEN: removed a leading "Bearer " (it belongs in the Authorization header, not in the secret); ${reenter}`,
     ];
     assert.deepEqual(r.body.warnings, warnings);
     const [line] = (await h2.logLines()).filter((l) => l.event === 'jwks-sync');
@@ -159,7 +159,7 @@ test('an API token with a space inside is a settings error before any request, a
     assert.equal(r.status, 500);
     assert.equal(r.body.error.code, 'CONFIG_INVALID');
     assert.deepEqual(r.body.error.problems, [
-      `CF_API_TOKEN holds whitespace (U+0020) at character ${CF_TOKEN.length + 1} of ${token.length}; an API token has none: re-enter the secret bare with \`wrangler secret put CF_API_TOKEN\``,
+      `CF_API_TOKEN holds whitespace (U+0020) at character ${CF_TOKEN.length + 1} of ${token.length}; a token has none: re-enter the secret bare with \`wrangler secret put CF_API_TOKEN\``,
     ]);
     assert.equal(h2.emu.requests.length, 0);
     const all = JSON.stringify(r.body) + (await h2.logLines()).map((l) => JSON.stringify(l)).join('\n');

@@ -100,6 +100,8 @@ test('kept keys count toward MAX_KEYS: the IdP keys get what is left', async () 
     assert.deepEqual(t.keys.map((k) => k.kid), [k1.kid]);
     assert.deepEqual(t.dropped.map((d) => [d.kid, d.code]), [[k2.kid, 'OVER_LIMIT']]);
     assert.ok(t.warnings.includes('1 of the 2 MAX_KEYS slots hold kept symmetric keys; the IdP\'s keys get 1'), JSON.stringify(t.warnings));
+    // A usable key left out is a warning: the IdP may sign with it next.
+    assert.ok(t.warnings.includes(`1 usable key(s) left out over MAX_KEYS (2): ${k2.kid}; tokens the IdP signs with them are refused: raise MAX_KEYS if the account allows more keys`), JSON.stringify(t.warnings));
 
     h2.emu.setStoredKeys(ZONE, CONFIG, [hmac, { ...hmac, kid: 'hmac-2' }]);
     const full = (await h2.post()).body.targets[0];

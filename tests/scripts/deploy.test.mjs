@@ -149,12 +149,17 @@ test('a Worker that does not exist yet has no secrets: CF_API_TOKEN is listed as
   assert.equal(r.calls.filter((c) => c.startsWith('wrangler deploy')).length, 0);
 });
 
-test('secrets that cannot be listed (not logged in) refuse the deploy with wrangler\'s reason', () => {
+test('secrets that cannot be listed (not logged in) refuse the deploy with wrangler\'s reason, after checking the vars', () => {
   const r = deploy([], { secretError: '✘ [ERROR] In a non-interactive environment, it\'s necessary to set a CLOUDFLARE_API_TOKEN environment variable for wrangler to work.' });
   assert.equal(r.code, 1, r.out);
   assert.equal(
     r.out,
-    'deploy check: cannot list the secrets of the Worker jwks-sync with `wrangler secret list`; is wrangler logged in (`bash scripts/wrangler.sh login`, or CLOUDFLARE_API_TOKEN)? Not deploying.\n' +
+    'deploy check: the settings in [vars] of wrangler.toml; the secrets cannot be listed, so they are taken as set\n' +
+      'settings: 3 problems; the Worker would fail every run with CONFIG_INVALID:\n' +
+      '  - no source: set JWKS_URL or OIDC_ISSUER (or SYNC_TARGETS for several targets)\n' +
+      '  - CF_ZONE_ID is not set\n' +
+      '  - CF_TOKEN_CONFIG_ID is not set\n' +
+      'deploy check: cannot list the secrets of the Worker jwks-sync with `wrangler secret list`; is wrangler logged in (`bash scripts/wrangler.sh login`, or CLOUDFLARE_API_TOKEN)? Not deploying.\n' +
       "  ✘ [ERROR] In a non-interactive environment, it's necessary to set a CLOUDFLARE_API_TOKEN environment variable for wrangler to work.\n",
   );
   assert.deepEqual(r.calls, ['wrangler secret list --format json --name jwks-sync']);
