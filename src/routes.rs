@@ -11,8 +11,12 @@ pub enum Route {
     /// `GET /status`: every target's history and state; bearer auth.
     Status,
     /// `POST /rollback`: restore a key set an earlier run wrote (see [`rollback_request`]);
-    /// bearer auth.
-    Rollback,
+    /// bearer auth. Everything is in the JSON body: a query string (`?dry_run=true`, copied from
+    /// `POST /`) is refused (`refused` holds the 400 message), since ignoring it would write.
+    Rollback {
+        /// Why the request is refused before its body is read, if it is.
+        refused: Option<String>,
+    },
     /// `GET /` (preview, writes nothing) or `POST /` (sync; `?dry_run=true` previews instead).
     /// Authentication comes before anything else, so the query is only checked afterwards.
     Run {
@@ -53,7 +57,11 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> Route {
         ("/healthz", _) => Route::MethodNotAllowed("GET, HEAD"),
         ("/status", "GET") => Route::Status,
         ("/status", _) => Route::MethodNotAllowed("GET"),
-        ("/rollback", "POST") => Route::Rollback,
+        ("/rollback", "POST") => Route::Rollback {
+            refused: query.filter(|q| !q.is_empty()).map(|_| {
+                "POST /rollback takes no query parameters: put \"dry_run\": true (and \"allow_full_replacement\") in its JSON body".to_owned()
+            }),
+        },
         ("/rollback", _) => Route::MethodNotAllowed("POST"),
         ("/", "GET" | "POST") => {
             let post = method == "POST";
@@ -183,6 +191,9 @@ pub fn rollback_request(body: &str) -> Result<RollbackRequest, String> {
     };
     let (dry_run, allow_full_replacement) = (flag("dry_run")?, flag("allow_full_replacement")?);
     match (target, run) {
+        (Some(_), Some(run)) if run < 1 => Err(refuse(
+            "\"run\" must be a run id from GET /status (a whole number from 1)",
+        )),
         (Some(target), Some(run)) => Ok(RollbackRequest {
             target: target.to_owned(),
             run,
@@ -334,7 +345,15 @@ mod tests {
             ("DELETE", "/", None, Route::MethodNotAllowed("GET, POST")),
             ("GET", "/status", None, Route::Status),
             ("POST", "/status", None, Route::MethodNotAllowed("GET")),
-            ("POST", "/rollback", None, Route::Rollback),
+            ("POST", "/rollback", None, Route::Rollback { refused: None }),
+            (
+                "POST",
+                "/rollback",
+                Some("dry_run=true"),
+                Route::Rollback {
+                    refused: Some("POST /rollback takes no query parameters: put \"dry_run\": true (and \"allow_full_replacement\") in its JSON body".into()),
+                },
+            ),
             ("GET", "/rollback", None, Route::MethodNotAllowed("POST")),
             ("GET", "/admin", None, Route::NotFound),
             ("GET", "//", None, Route::NotFound),
@@ -388,6 +407,14 @@ mod tests {
             (
                 r#"{"target":"prod","run":41,"dryrun":true}"#,
                 r#"unknown member "dryrun""#,
+            ),
+            (
+                r#"{"target":"prod","run":0}"#,
+                r#""run" must be a run id from GET /status (a whole number from 1)"#,
+            ),
+            (
+                r#"{"target":"prod","run":-1}"#,
+                r#""run" must be a run id from GET /status (a whole number from 1)"#,
             ),
         ] {
             assert_eq!(

@@ -99,12 +99,17 @@ async fn fetch(
             ),
             Some(("allow", (*allow).to_owned())),
         ),
-        Route::Status | Route::Rollback | Route::Run { .. } => {
+        Route::Status | Route::Rollback { .. } | Route::Run { .. } => {
             match authorize(req.headers().get("authorization")?.as_deref(), &env) {
                 Err(refusal) => refusal,
                 Ok(()) => match &r {
                     Route::Status => status(&env).await,
-                    Route::Rollback => rollback(&request_text(&req).await, &env).await,
+                    Route::Rollback { refused: Some(why) } => {
+                        (400, report::error_json(ServiceError::BadRequest, why), None)
+                    }
+                    Route::Rollback { refused: None } => {
+                        rollback(&request_text(&req).await, &env).await
+                    }
                     _ => run(&r, &env).await,
                 },
             }

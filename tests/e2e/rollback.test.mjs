@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmulator } from '../../emulator/index.mjs';
 import { randomBytes } from 'node:crypto';
-import { start, ids, PUT_SHAPE, ZONE, CONFIG } from './harness.mjs';
+import { start, ids, PUT_SHAPE, ZONE, CONFIG, AUTH_TOKEN } from './harness.mjs';
 
 let emu;
 let dir;
@@ -41,6 +41,20 @@ after(async () => {
 test('the written key sets are listed as restorable runs', async () => {
   const t = (await h.status()).body.targets[0];
   assert.deepEqual(t.restorable_runs, [3, 2, 1]);
+});
+
+test('a query string on POST /rollback is refused before anything runs: ?dry_run=true must not write', async () => {
+  emu.clearRequests();
+  const r = await h.fetch('/rollback?dry_run=true', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${AUTH_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ target: 'default', run: 2, allow_full_replacement: true }),
+  });
+  assert.equal(r.status, 400);
+  const body = await r.json();
+  assert.equal(body.error.code, 'BAD_REQUEST');
+  assert.match(body.error.message, /^POST \/rollback takes no query parameters: put "dry_run": true/);
+  assert.deepEqual(emu.requests, []);
 });
 
 test('a dry run shows what a restore would change and writes nothing', async () => {
