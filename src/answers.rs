@@ -18,6 +18,11 @@ use crate::error::{ServiceError, Stage};
 use crate::ops::{Ops, StaleAfterFrom};
 use crate::report::{ErrorReport, Outcome, TargetReport};
 
+/// The top-level warning of a `POST /` that asked to write while `DRY_RUN` is set: the answer's
+/// `dry_run: true` alone is easy to miss.
+pub const DRY_RUN_OVERRIDES: &str =
+    "DRY_RUN is set: this POST / previewed and wrote nothing; set DRY_RUN to false (or remove it) to sync";
+
 /// One target's report, as JSON text, and what the Worker read from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetAnswer {

@@ -184,9 +184,13 @@ async fn run(route: &Route, env: &Env) -> Reply {
             };
             let dry_run = !route.writes() || config.dry_run;
             let targets = run_all(env, &config, call, dry_run).await;
+            let mut warnings = config.warnings;
+            if route.writes() && config.dry_run {
+                warnings.push(answers::DRY_RUN_OVERRIDES.to_owned());
+            }
             let a = Answers {
                 dry_run,
-                warnings: config.warnings,
+                warnings,
                 targets,
             };
             (a.http_status(), a.to_json(), None)

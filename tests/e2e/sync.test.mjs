@@ -98,3 +98,19 @@ test('POST ?dry_run with no value previews too, as the README says', async () =>
   assert.equal(r.body.targets[0].outcome, 'would_update');
   assert.equal(h.puts().length, 0);
 });
+
+test('with DRY_RUN set, a POST that asks to write previews and says why in a warning', async () => {
+  const p = await start({ env: (emu) => ({ JWKS_URL: emu.jwksUrl('main'), CF_ZONE_ID: ZONE, CF_TOKEN_CONFIG_ID: CONFIG, DRY_RUN: 'true' }) });
+  try {
+    const r = await p.post('/?dry_run=false');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.dry_run, true);
+    assert.equal(r.body.targets[0].outcome, 'would_update');
+    assert.deepEqual(r.body.warnings, ['DRY_RUN is set: this POST / previewed and wrote nothing; set DRY_RUN to false (or remove it) to sync']);
+    assert.equal(p.puts().length, 0);
+    // A preview asked for as such needs no such warning.
+    assert.deepEqual((await p.get()).body.warnings, []);
+  } finally {
+    await p.close();
+  }
+});
