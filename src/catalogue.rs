@@ -310,7 +310,7 @@ pub const CATALOGUE: &[Entry] = &[
     ),
     request(
         "METHOD_NOT_ALLOWED",
-        "HTTP 405: the path exists but not with this method; the `allow` header lists those it takes (`GET /` previews, `POST /` syncs).",
+        "HTTP 405: the path exists but not with this method; the `allow` header lists those it takes (`GET /` previews and `POST /` syncs; `GET /status`, `POST /rollback`, `GET /healthz`).",
     ),
 ];
 
