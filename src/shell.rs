@@ -22,7 +22,7 @@ use worker::js_sys::Reflect;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
-use worker::{console_error, console_log, event, Context, Env};
+use worker::{console_error, console_log, console_warn, event, Context, Env};
 
 use crate::answers::{self, Answers, TargetAnswer};
 use crate::auth::{self, Access};
@@ -477,7 +477,7 @@ async fn heartbeat(ping: Option<(Beat, &Secret)>, line: impl Fn(&str) -> String)
     let kind = beat.as_str();
     match notify::ping(&WorkerClient, url).await {
         Ok(()) => console_log!("{}", line(&format!("{kind} ping sent"))),
-        Err(e) => console_error!("{}", line(&format!("{kind} ping failed: {e}"))),
+        Err(e) => console_warn!("{}", line(&format!("{kind} ping failed: {e}"))),
     }
 }
 
