@@ -6,48 +6,18 @@
 // Usage: node bench/ab.mjs DIR_A DIR_B   (each a copy of build/: index.js, index_bg.wasm)
 //        env: AB_N (syncs per batch, default 200), AB_ROUNDS (default 9), AB_SCENARIO (unchanged|changed)
 import { Miniflare } from 'miniflare';
-import { readFileSync, readdirSync } from 'node:fs';
-import { execSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+import { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from '../emulator/index.mjs';
+import { AUTH, benchEmulator, cpu, descendants } from './common.mjs';
 import { workerOptions } from '../tests/e2e/miniflare.mjs';
 
 const dirs = process.argv.slice(2, 4).map((d) => resolve(d));
 const N = Number(process.env.AB_N ?? 200);
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 9);
 const SCENARIO = process.env.AB_SCENARIO ?? 'unchanged';
-const HZ = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
-const AUTH = 'bench-sync-auth-token-0123456789';
 
-const emu = await startEmulator({ idps: [{ name: 'main', generate: [{ alg: 'RS256' }, { alg: 'RS256' }] }] });
-const bindings = {
-  JWKS_URL: emu.jwksUrl('main'),
-  CF_ZONE_ID: DEFAULT_ZONE_ID,
-  CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID,
-  CF_API_BASE: emu.cfApiBase,
-  CF_API_TOKEN: DEFAULT_TOKEN,
-  SYNC_AUTH_TOKEN: AUTH,
-};
-const children = (ppid) =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((d) => {
-      try {
-        const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === ppid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-const descendants = (pid) => children(pid).flatMap((c) => [c, ...descendants(c)]);
-const cpu = (pids) =>
-  pids.reduce((t, p) => {
-    const f = readFileSync(`/proc/${p}/stat`, 'utf8');
-    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return t + Number(x[11]) + Number(x[12]);
-  }, 0) / HZ;
+const { emu, bindings } = await benchEmulator();
 
 const live = [];
 for (const dir of dirs) {

@@ -17,7 +17,8 @@
 import { Miniflare } from 'miniflare';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+import { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from '../emulator/index.mjs';
+import { AUTH, benchEmulator } from './common.mjs';
 import { workerOptions, ROOT } from '../tests/e2e/miniflare.mjs';
 
 const out = process.argv[2] ?? 'profile.json';
@@ -25,18 +26,9 @@ const worker = process.argv[3] ?? 'ours';
 const scenario = process.argv[4] ?? 'unchanged';
 const N = Number(process.env.PROFILE_N ?? 300);
 const INTERVAL_US = Number(process.env.PROFILE_INTERVAL_US ?? 50);
-const AUTH = 'bench-sync-auth-token-0123456789';
 const PORT = 19229 + Math.floor(Math.random() * 2000);
 
-const emu = await startEmulator({ idps: [{ name: 'main', generate: [{ alg: 'RS256' }, { alg: 'RS256' }] }] });
-const bindings = {
-  JWKS_URL: emu.jwksUrl('main'),
-  CF_ZONE_ID: DEFAULT_ZONE_ID,
-  CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID,
-  CF_API_BASE: emu.cfApiBase,
-  CF_API_TOKEN: DEFAULT_TOKEN,
-  SYNC_AUTH_TOKEN: AUTH,
-};
+const { emu, bindings } = await benchEmulator();
 const quiet = (o, e) => {
   o.resume();
   e.resume();

@@ -12,11 +12,11 @@
 //
 // Usage: node bench/workerd.mjs OUT.json   (env: BENCH_N, BENCH_ROUNDS, BENCH_COLD, BENCH_KEYS)
 import { Miniflare } from 'miniflare';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEmulator, DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID, DEFAULT_TOKEN } from '../emulator/index.mjs';
+import { DEFAULT_ZONE_ID, DEFAULT_CONFIG_ID } from '../emulator/index.mjs';
+import { AUTH, HZ, benchEmulator, cpu, descendants } from './common.mjs';
 import { workerOptions } from '../tests/e2e/miniflare.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -26,18 +26,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const COLD = Number(process.env.BENCH_COLD ?? 7); // cold starts per Worker
 const KEYS = Number(process.env.BENCH_KEYS ?? 2); // RS256 keys the IdP publishes
 const DEADLINE = Date.now() + Number(process.env.BENCH_DEADLINE_S ?? 420) * 1000; // hard bound
-const AUTH = 'bench-sync-auth-token-0123456789';
-const HZ = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
 
-const emu = await startEmulator({ idps: [{ name: 'main', generate: Array.from({ length: KEYS }, () => ({ alg: 'RS256' })) }] });
-const env = {
-  JWKS_URL: emu.jwksUrl('main'),
-  CF_ZONE_ID: DEFAULT_ZONE_ID,
-  CF_TOKEN_CONFIG_ID: DEFAULT_CONFIG_ID,
-  CF_API_BASE: emu.cfApiBase,
-  CF_API_TOKEN: DEFAULT_TOKEN,
-  SYNC_AUTH_TOKEN: AUTH,
-};
+const { emu, bindings: env } = await benchEmulator(KEYS);
 
 const WORKERS = {
   ours: { scriptPath: 'build/index.js', request: { method: 'POST', headers: { authorization: `Bearer ${AUTH}` } } },
@@ -49,34 +39,6 @@ const WORKERS = {
 
 function checkTime(what) {
   if (Date.now() > DEADLINE) throw new Error(`workerd bench: over its time bound during ${what}`);
-}
-
-/** Pids of the processes whose parent is `ppid`. */
-function children(ppid) {
-  const pids = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[1]) === ppid) pids.push(Number(d));
-    } catch {
-      /* exited */
-    }
-  }
-  return pids;
-}
-const descendants = (pid) => children(pid).flatMap((c) => [c, ...descendants(c)]);
-
-/** utime+stime of the given pids, in seconds. */
-function cpu(pids) {
-  let ticks = 0;
-  for (const p of pids) {
-    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]); // fields 14, 15: utime, stime
-  }
-  return ticks / HZ;
 }
 
 function newMiniflare(name) {
